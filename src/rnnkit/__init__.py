@@ -1,0 +1,11 @@
+"""rnnkit: recurrent sequence learning on PyTorch.
+
+>>> import rnnkit
+>>> callable(rnnkit.load)
+True
+"""
+from .api import LanguageModel, load
+from .errors import RnnkitError
+
+__version__ = "0.1.0"
+__all__ = ["LanguageModel", "RnnkitError", "load", "__version__"]

@@ -1,0 +1,218 @@
+"""The ``rnnkit`` command: subcommands that parse arguments and call one public function each.
+
+Bad input ends with one line on stderr (``rnnkit: error: ...``) and exit status 2; Ctrl-C
+during training saves a checkpoint and exits 130.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Sequence
+
+from .errors import RnnkitError
+
+log = logging.getLogger("rnnkit")
+EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        raise RnnkitError(f"{self.prog}: {message} (see --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+# (flag, dest, type, help) of the model options; None defaults mean "the recipe's default".
+MODEL_OPTIONS = [
+    ("--cell", "cell", str, "lstm, gru, rnn_tanh, rnn_relu, tdnn, mingru or minlstm (default lstm)"),
+    ("--hidden-size", "hidden_size", _positive_int, "units per recurrent layer (default 512)"),
+    ("--num-layers", "num_layers", _positive_int, "stacked recurrent layers (default 2)"),
+    ("--embedding-dim", "embedding_dim", _positive_int, "size of the learned input projection (default 128)"),
+    ("--dropout", "dropout", _fraction, "dropout between layers (default 0)"),
+    ("--window", "window", _positive_int, "tdnn: inputs each output sees (default 5)"),
+]
+TRAIN_OPTIONS = [
+    ("--batch-size", "batch_size", _positive_int, "streams per batch (default 32)"),
+    ("--bptt", "bptt", _positive_int, "steps per truncated-BPTT segment (default 128)"),
+    ("--lr", "lr", _positive_float, "peak learning rate of AdamW (default 3e-3)"),
+    ("--warmup-steps", "warmup_steps", int, "linear warmup steps (default 50)"),
+    ("--weight-decay", "weight_decay", float, "AdamW weight decay on matrices (default 0.01)"),
+    ("--clip-norm", "clip_norm", _positive_float, "gradient-norm clipping threshold (default 1.0)"),
+    ("--max-steps", "max_steps", _positive_int, "stop after this many steps in total"),
+    ("--time-budget", "time_budget", _positive_float, "stop after this many seconds of training in total"),
+    ("--eval-interval", "eval_interval", float, "seconds between validations (default 60; 0: only at the end)"),
+    ("--checkpoint-interval", "checkpoint_interval", _positive_float, "seconds between checkpoints (default 120)"),
+    ("--log-interval", "log_interval", _positive_int, "steps between metrics.jsonl records (default 20)"),
+    ("--seed", "seed", int, "random seed (default 0)"),
+    ("--device", "device", str, "auto, cpu or cuda (default auto)"),
+    ("--precision", "precision", str, "auto, fp32 or bf16 autocast (default auto: bf16 where the hardware has it)"),
+]
+
+
+def _add_options(parser: argparse.ArgumentParser, options: list[tuple[str, str, Any, str]]) -> None:
+    for flag, dest, typ, help_text in options:
+        parser.add_argument(flag, dest=dest, type=typ, default=None, help=help_text)
+
+
+def _given(args: argparse.Namespace, options: list[tuple[str, str, Any, str]]) -> dict[str, Any]:
+    return {dest: getattr(args, dest) for _, dest, _, _ in options if getattr(args, dest) is not None}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rnnkit", description="Recurrent sequence learning: train, evaluate, sample, decode.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train a model")
+    train.add_argument("task", choices=["charlm"], help="what to train")
+    train.add_argument("--corpus", default=None, help="python (default), linux, or a file, directory or tar archive")
+    train.add_argument("--include", default=None, help="comma-separated globs of files to read from a directory or archive")
+    train.add_argument("--max-chars", type=_positive_int, default=None, help="read at most this many characters (default 20M)")
+    train.add_argument("--valid-fraction", type=_fraction, default=None, help="last fraction of the text for validation (default 0.1)")
+    train.add_argument("--out", default=None, help="run folder to create")
+    train.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this folder")
+    train.add_argument("--no-progress", action="store_true", help="no progress display")
+    _add_options(train, MODEL_OPTIONS)
+    train.add_argument("--tie-weights", action="store_true", default=None, help="share the embedding and output matrices")
+    _add_options(train, TRAIN_OPTIONS)
+
+    ev = sub.add_parser("evaluate", help="cross-entropy of a language model on a text")
+    ev.add_argument("run", help="run folder")
+    ev.add_argument("--corpus", required=True, help="file, directory, archive, or a named corpus")
+    ev.add_argument("--include", default=None, help="comma-separated globs")
+    ev.add_argument("--max-chars", type=_positive_int, default=None)
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+
+    sm = sub.add_parser("sample", help="generate text from a language model")
+    sm.add_argument("run", help="run folder")
+    sm.add_argument("--prime", default="", help="text to start from (default: a newline)")
+    sm.add_argument("--length", type=int, default=500, help="symbols to generate (default 500)")
+    sm.add_argument("--temperature", type=float, default=1.0, help="0 is greedy (default 1.0)")
+    sm.add_argument("--top-k", type=int, default=None)
+    sm.add_argument("--top-p", type=float, default=None)
+    sm.add_argument("--seed", type=int, default=None)
+    sm.add_argument("--stop", default=None, help="stop right after writing this string")
+    sm.add_argument("--num-samples", type=_positive_int, default=1, help="streams drawn as one batch")
+    sm.add_argument("--device", default="cpu")
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .recipes import charlm
+    from .training.trainer import TrainConfig
+
+    model = _given(args, MODEL_OPTIONS)
+    if args.tie_weights:
+        model["tie_weights"] = True
+    train = _given(args, TRAIN_OPTIONS)
+    if args.no_progress:
+        train["progress"] = False
+    if args.resume:
+        if args.out and args.out != args.resume:
+            raise RnnkitError("--resume continues a run in its own folder: drop --out")
+        data_given = [f for f in ("corpus", "include", "max_chars", "valid_fraction") if getattr(args, f) is not None]
+        if data_given:
+            raise RnnkitError(f"--resume reads the run's own corpus settings; drop --{data_given[0].replace('_', '-')}")
+        charlm.resume_charlm(args.resume, model, train)
+        return 0
+    if not args.out:
+        raise RnnkitError("give --out RUN_FOLDER for a new run (or --resume RUN_FOLDER)")
+    if "max_steps" not in train and "time_budget" not in train:
+        train["time_budget"] = 300.0
+    data = {k: getattr(args, k) for k in ("corpus", "include", "max_chars", "valid_fraction") if getattr(args, k) is not None}
+    from .configs import from_dict
+
+    charlm.train_charlm(args.out, from_dict(charlm.DataConfig, data), model, from_dict(TrainConfig, train))
+    print(args.out)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .api import load
+    from .data.corpus import read_corpus
+
+    lm = load(args.run)
+    corpus = read_corpus(args.corpus, args.include, args.max_chars)
+    result = lm.score(corpus.text)
+    result["replaced_invalid_utf8"] = corpus.stats.replaced_chars
+    result["skipped_binary_files"] = corpus.stats.skipped_binary
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['nats_per_char']:.4f} nats/char, {result['bits_per_char']:.4f} bits/char over "
+              f"{result['chars']} characters ({result['unknown_chars']} outside the vocabulary)")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .api import load
+    from .decoding.sampling import check_sampling_args
+
+    check_sampling_args(args.length, args.temperature, args.top_k, args.top_p, args.num_samples)
+    lm = load(args.run, device=args.device)
+    texts = lm.sample_many(args.num_samples, args.prime, args.length, temperature=args.temperature,
+                           top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop=args.stop)
+    for i, text in enumerate(texts):
+        if args.num_samples > 1:
+            print(f"--- sample {i + 1}")
+        sys.stdout.write(args.prime + text + "\n")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rnnkit`` console script; returns the exit status."""
+    from .training.trainer import TrainingInterrupted
+
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="rnnkit: %(message)s")
+        return COMMANDS[args.command](args)
+    except TrainingInterrupted as exc:
+        print(f"rnnkit: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except RnnkitError as exc:
+        print(f"rnnkit: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("rnnkit: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (OSError, MemoryError) as exc:
+        print(f"rnnkit: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Batches: contiguous streams cut into BPTT segments, and padded variable-length sequences.
+
+Truncated back-propagation through time over one long text (the pytorch/examples scheme).
+The encoded text is cut into ``batch_size`` equal streams, one per row (the tail that does not
+fill a row is dropped); each row also reads the first symbol of the next row as its last
+target. With 26 symbols and ``batch_size=4``::
+
+    stream 0: a b c d e f | g      (row 0)
+    stream 1: g h i j k l | m      (row 1)
+    stream 2: m n o p q r | s      (row 2)
+    stream 3: s t u v w x | y      (row 3)  -> z dropped
+
+Segment k of length ``bptt=4`` takes columns [4k, 4k+4) as inputs and the same columns one
+to the right as targets; the last segment is shorter::
+
+    segment 0: inputs a b c d / g h i j / ...   targets b c d e / h i j k / ...
+    segment 1: inputs e f     / k l     / ...   targets f g     / l m     / ...
+
+Row b of segment k+1 continues row b of segment k, so the trainer carries each row's hidden
+state into the next segment and detaches it there: gradients flow back ``bptt`` steps at most,
+while the state remembers further. The model never sees a segment boundary.
+
+>>> import torch
+>>> b = StreamBatcher(torch.arange(26), batch_size=4, bptt=4)
+>>> x, y = b.segment(0)
+>>> x[:2].tolist(), y[:2].tolist()
+([[0, 1, 2, 3], [6, 7, 8, 9]], [[1, 2, 3, 4], [7, 8, 9, 10]])
+>>> b.num_segments, b.segment(1)[0].tolist(), b.segment(1)[1].tolist()
+(2, [[4, 5], [10, 11], [16, 17], [22, 23]], [[5, 6], [11, 12], [17, 18], [23, 24]])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from ..errors import RnnkitError
+
+
+@dataclass
+class Batch:
+    """What the trainer feeds a model and its divergence; the task decides what targets mean.
+
+    inputs: ids [B, T] or features [B, T, F]; targets: ids [B, T] (time-synchronous),
+    labels [B] (many-to-one) or padded label sequences [B, U] (CTC); lengths, target_lengths:
+    [B] valid steps (None: all). ``new_stream``: start from zero recurrent state; False means
+    this batch continues the previous one row by row, so the trainer carries the state.
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    lengths: torch.Tensor | None = None
+    target_lengths: torch.Tensor | None = None
+    new_stream: bool = True
+
+    def to(self, device: torch.device) -> "Batch":
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return Batch(move(self.inputs), move(self.targets), move(self.lengths), move(self.target_lengths), self.new_stream)
+
+
+class StreamBatcher:
+    """Cuts a 1-D id tensor into ``batch_size`` streams and walks them ``bptt`` steps at a time."""
+
+    def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int):
+        if batch_size <= 0 or bptt <= 0:
+            raise RnnkitError(f"batch size and bptt must be positive, got {batch_size} and {bptt}")
+        ids = torch.as_tensor(ids)
+        # Each stream needs one more symbol than it has inputs: the last target.
+        length = (ids.numel() - 1) // batch_size
+        if length < 1:
+            raise RnnkitError(
+                f"text of {ids.numel()} symbols is too short for batch size {batch_size}: "
+                "lower --batch-size or give a longer corpus")
+        self.batch_size, self.bptt, self.length = batch_size, bptt, length
+        self.ids = ids[: length * batch_size + 1]
+        # [B, length + 1]: row b is stream b, with one symbol of overlap for the last target.
+        starts = torch.arange(batch_size) * length
+        cols = torch.arange(length + 1)
+        self.streams = self.ids[(starts[:, None] + cols[None, :]).clamp_max(self.ids.numel() - 1)]
+
+    @property
+    def num_segments(self) -> int:
+        return (self.length + self.bptt - 1) // self.bptt
+
+    @property
+    def num_symbols(self) -> int:
+        """Targets per pass over the data."""
+        return self.length * self.batch_size
+
+    def segment(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(inputs, targets), each [B, T] with T = bptt except maybe for the last segment."""
+        start = k * self.bptt
+        end = min(start + self.bptt, self.length)
+        if not 0 <= start < self.length:
+            raise IndexError(k)
+        return self.streams[:, start:end], self.streams[:, start + 1:end + 1]
+
+    def __iter__(self) -> Iterator[Batch]:
+        for k in range(self.num_segments):
+            x, y = self.segment(k)
+            yield Batch(x, y, new_stream=(k == 0))
+
+
+class EpochStreams:
+    """Endless training segments, epoch after epoch, with a resumable position.
+
+    Each epoch after the first shifts the text by a seeded offset below ``bptt`` so segment
+    boundaries fall elsewhere; ``position`` (epoch, segment) is all a resume needs.
+    """
+
+    def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int, seed: int = 0):
+        self.ids, self.batch_size, self.bptt, self.seed = torch.as_tensor(ids), batch_size, bptt, seed
+        self.epoch, self.segment = 0, 0
+        self._batcher = self._make(0)
+
+    def _make(self, epoch: int) -> StreamBatcher:
+        offset = 0
+        if epoch > 0:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            offset = int(torch.randint(0, self.bptt, (1,), generator=g))
+            offset = min(offset, max(0, self.ids.numel() - self.batch_size - 1))
+        return StreamBatcher(self.ids[offset:], self.batch_size, self.bptt)
+
+    @property
+    def symbols_per_epoch(self) -> int:
+        return self._batcher.num_symbols
+
+    def position(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "segment": self.segment}
+
+    def seek(self, position: dict[str, int]) -> None:
+        self.epoch, self.segment = int(position["epoch"]), int(position["segment"])
+        self._batcher = self._make(self.epoch)
+
+    def next_batch(self) -> Batch:
+        if self.segment >= self._batcher.num_segments:
+            self.seek({"epoch": self.epoch + 1, "segment": 0})
+        x, y = self._batcher.segment(self.segment)
+        batch = Batch(x, y, new_stream=(self.segment == 0))
+        self.segment += 1
+        return batch

@@ -1,0 +1,217 @@
+"""Text corpora read from the machine at run time: a file, a directory, a tar archive, or a name.
+
+Named corpora need no download:
+
+* ``python`` (the default): the ``*.py`` source of the running interpreter's standard library.
+* ``linux``: a Linux kernel tree, or Debian's ``linux-source-*.tar.xz`` under ``/usr/src``
+  (``apt-get install linux-source-6.1``).
+
+Decoding rule: files are read as UTF-8; invalid byte sequences become U+FFFD
+(``errors="replace"``) and are counted in :class:`CorpusStats`. A file whose first 8 KiB hold a
+NUL byte is binary: it is skipped and counted, never fed to a model.
+"""
+from __future__ import annotations
+
+import fnmatch
+import glob
+import logging
+import os
+import sysconfig
+import tarfile
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from ..errors import RnnkitError
+
+log = logging.getLogger(__name__)
+
+NAMED_CORPORA = ("python", "linux")
+DEFAULT_INCLUDE = {"python": "*.py", "linux": "*.c,*.h"}
+# Enough text for a CPU run of hours; keeps memory bounded for 1 GB trees.
+DEFAULT_MAX_CHARS = 20_000_000
+LINUX_HINT = (
+    "install Debian's kernel source with 'apt-get install linux-source-6.1' "
+    "(it puts /usr/src/linux-source-6.1.tar.xz), or pass --corpus PATH to a kernel tree or tarball"
+)
+_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")
+
+
+@dataclass
+class CorpusStats:
+    """What reading a corpus found: files used, binaries skipped, bytes that were not UTF-8."""
+
+    files: int = 0
+    skipped_binary: int = 0
+    skipped_unmatched: int = 0
+    replaced_chars: int = 0
+    truncated: bool = False
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Corpus:
+    """The text of a corpus and how it was read."""
+
+    text: str
+    stats: CorpusStats
+    name: str
+
+    def split(self, valid_fraction: float = 0.1) -> tuple[str, str]:
+        """(train, valid): the last ``valid_fraction`` of the text is validation (nanoGPT's convention)."""
+        if not 0.0 <= valid_fraction < 1.0:
+            raise RnnkitError(f"valid fraction must be in [0, 1), got {valid_fraction}")
+        cut = int(len(self.text) * (1.0 - valid_fraction))
+        return self.text[:cut], self.text[cut:]
+
+
+def parse_include(include: str | None) -> list[str]:
+    """'*.c,*.h' -> ['*.c', '*.h']; None or '' -> [] (everything)."""
+    return [p.strip() for p in (include or "").split(",") if p.strip()]
+
+
+def _matches(path: str, patterns: list[str]) -> bool:
+    if not patterns:
+        return True
+    base = os.path.basename(path)
+    return any(fnmatch.fnmatch(base, p) or fnmatch.fnmatch(path, p) for p in patterns)
+
+
+def _decode(data: bytes, stats: CorpusStats) -> str | None:
+    if b"\x00" in data[:8192]:
+        stats.skipped_binary += 1
+        return None
+    text = data.decode("utf-8", errors="replace")
+    if "\ufffd" in text:
+        # Count only replacements we introduced, not U+FFFD already in valid UTF-8.
+        stats.replaced_chars += text.count("\ufffd") - data.count("\ufffd".encode())
+    stats.files += 1
+    return text
+
+
+def _walk_dir(root: str) -> Iterator[str]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        # Skip hidden and cache folders: .git, __pycache__ hold no corpus text.
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__"]
+        for name in sorted(filenames):
+            yield os.path.join(dirpath, name)
+
+
+def _read_files(paths: Iterable[str], root: str, patterns: list[str], max_chars: int, stats: CorpusStats) -> list[str]:
+    parts: list[str] = []
+    total = 0
+    for path in paths:
+        rel = os.path.relpath(path, root)
+        if not _matches(rel, patterns):
+            stats.skipped_unmatched += 1
+            continue
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            log.warning("skipping unreadable file %s: %s", path, exc)
+            continue
+        text = _decode(data, stats)
+        if text is None:
+            continue
+        parts.append(text)
+        total += len(text)
+        if total >= max_chars:
+            stats.truncated = True
+            break
+    return parts
+
+
+def _read_tar(path: str, patterns: list[str], max_chars: int, stats: CorpusStats) -> list[str]:
+    parts: list[str] = []
+    total = 0
+    try:
+        # Stream mode ("r|*"): one pass over the compressed archive, nothing unpacked to disk.
+        with tarfile.open(path, mode="r|*") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                if not _matches(member.name, patterns):
+                    stats.skipped_unmatched += 1
+                    continue
+                fileobj = tar.extractfile(member)
+                if fileobj is None:
+                    continue
+                text = _decode(fileobj.read(), stats)
+                if text is None:
+                    continue
+                parts.append(text)
+                total += len(text)
+                if total >= max_chars:
+                    stats.truncated = True
+                    break
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise RnnkitError(f"cannot read archive {path}: {exc}") from None
+    return parts
+
+
+def python_stdlib_dir() -> str:
+    """The folder holding the running interpreter's standard library source."""
+    return sysconfig.get_paths()["stdlib"]
+
+
+def find_linux_source() -> str:
+    """A kernel tree or tarball at its standard place, or an error that says how to get one."""
+    candidates = sorted(glob.glob("/usr/src/linux-source-*.tar.xz"), reverse=True)
+    candidates += sorted(
+        d for d in glob.glob("/usr/src/linux-source-*") if os.path.isdir(os.path.join(d, "kernel"))
+    )
+    if not candidates:
+        raise RnnkitError(f"no Linux kernel source found under /usr/src: {LINUX_HINT}")
+    return candidates[0]
+
+
+def is_archive(path: str) -> bool:
+    return path.endswith(_ARCHIVE_SUFFIXES)
+
+
+def read_corpus(spec: str = "python", include: str | None = None, max_chars: int | None = None) -> Corpus:
+    """Read a corpus: a named one (``python``, ``linux``), a file, a directory or a tar archive.
+
+    ``include`` is a comma-separated list of glob patterns matched against file names and
+    paths inside a directory or archive (default: ``*.py`` for ``python``, ``*.c,*.h`` for
+    ``linux``, every file otherwise). Reading stops once ``max_chars`` characters were read.
+    """
+    max_chars = DEFAULT_MAX_CHARS if max_chars is None else max_chars
+    if max_chars <= 0:
+        raise RnnkitError(f"max chars must be positive, got {max_chars}")
+    name = spec
+    if spec in NAMED_CORPORA:
+        include = include if include is not None else DEFAULT_INCLUDE[spec]
+        path = python_stdlib_dir() if spec == "python" else find_linux_source()
+    else:
+        path = spec
+        if not os.path.exists(path):
+            raise RnnkitError(f"corpus not found: {path} (give a file, a directory, a tar archive, or one of: {', '.join(NAMED_CORPORA)})")
+    patterns = parse_include(include)
+    stats = CorpusStats(sources=[path])
+
+    if os.path.isdir(path):
+        parts = _read_files(_walk_dir(path), path, patterns, max_chars, stats)
+        where = f"directory {path}"
+    elif is_archive(path):
+        parts = _read_tar(path, patterns, max_chars, stats)
+        where = f"archive {path}"
+    else:
+        parts = _read_files([path], os.path.dirname(path) or ".", [], max_chars, stats)
+        where = f"file {path}"
+        if stats.skipped_binary:
+            raise RnnkitError(f"{path} is a binary file, not text")
+
+    if stats.files == 0:
+        what = f"matching {','.join(patterns)}" if patterns else "text"
+        extra = f" ({stats.skipped_binary} binary skipped)" if stats.skipped_binary else ""
+        raise RnnkitError(f"no {what} files in {where}{extra}")
+    text = "".join(parts)[:max_chars]
+    if not text.strip():
+        raise RnnkitError(f"corpus {path} is empty")
+    if stats.skipped_binary:
+        log.warning("skipped %d binary file(s) in %s", stats.skipped_binary, path)
+    if stats.replaced_chars:
+        log.warning("%d invalid UTF-8 sequence(s) in %s were replaced by U+FFFD", stats.replaced_chars, path)
+    return Corpus(text=text, stats=stats, name=name)

@@ -1,0 +1,102 @@
+"""Generation: prime a language model, draw a symbol, feed it back, until a length or an end string.
+
+Temperature 0 is greedy (argmax). ``top_k`` keeps the k likeliest symbols, ``top_p`` the
+smallest set whose probability reaches p; both renormalise. A seeded generator makes the
+same call give the same text, for one stream or many at once.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..data.vocab import Vocabulary
+from ..errors import RnnkitError
+from ..models.stepper import Stepper
+
+
+def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
+    """Scaled logits [B, C] with the symbols outside top-k / top-p set to -inf.
+
+    >>> filter_logits(torch.tensor([[1.0, 3.0, 2.0]]), 1.0, 2, None)
+    tensor([[-inf, 3., 2.]])
+    >>> filter_logits(torch.tensor([[0.0, 10.0, 0.0]]), 1.0, None, 0.5)
+    tensor([[-inf, 10., -inf]])
+    """
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+        # Drop a symbol when the ones before it already reach top_p (the first always stays).
+        drop_sorted = (cum - torch.softmax(sorted_logits, dim=-1)) >= top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def check_sampling_args(length: int, temperature: float, top_k: int | None, top_p: float | None, num_samples: int) -> None:
+    if length < 0:
+        raise RnnkitError(f"length must be >= 0, got {length}")
+    if not temperature >= 0:
+        raise RnnkitError(f"temperature must be >= 0, got {temperature}")
+    if top_k is not None and top_k <= 0:
+        raise RnnkitError(f"top-k must be positive, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise RnnkitError(f"top-p must be in (0, 1], got {top_p}")
+    if num_samples <= 0:
+        raise RnnkitError(f"num-samples must be positive, got {num_samples}")
+
+
+def encode_prime(vocab: Vocabulary, prime: str) -> torch.Tensor:
+    """The prime's ids [T]; characters the model has no symbol for are an error (never silently UNK)."""
+    if prime == "":
+        if "\n" not in vocab:
+            raise RnnkitError("this model has no newline symbol to start from: give a --prime")
+        prime = "\n"
+    missing = vocab.unknown_symbols(prime)
+    if missing:
+        shown = "".join(missing[:10])
+        raise RnnkitError(f"the prime has {len(missing)} character(s) outside the model's vocabulary: {shown!r}")
+    return torch.from_numpy(vocab.encode(prime))
+
+
+@torch.no_grad()
+def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: int = 500, temperature: float = 1.0,
+           top_k: int | None = None, top_p: float | None = None, seed: int | None = None, stop: str | None = None,
+           num_samples: int = 1) -> list[str]:
+    """Generate ``num_samples`` continuations of ``prime`` (the prime itself is not returned).
+
+    Each stream stops after ``length`` symbols or right after it writes ``stop`` (kept in the
+    text). Streams run as one batch; the same ``seed`` gives the same texts.
+    """
+    check_sampling_args(length, temperature, top_k, top_p, num_samples)
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+    ids = encode_prime(vocab, prime).to(device)
+    stepper = Stepper(model)
+    logits = stepper.prime(ids[None, :].expand(num_samples, -1))
+    out: list[list[int]] = [[] for _ in range(num_samples)]
+    texts = [""] * num_samples
+    active = list(range(num_samples))
+    for _ in range(length):
+        if temperature == 0:
+            nxt = logits.argmax(dim=-1)
+        else:
+            probs = torch.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
+            nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        chosen = nxt.tolist()
+        for i in active:
+            out[i].append(chosen[i])
+        if stop:
+            for i in list(active):
+                texts[i] += vocab.tokens[chosen[i]]
+                if texts[i].endswith(stop):
+                    active.remove(i)
+            if not active:
+                break
+        logits = stepper.step(nxt)
+    return [vocab.decode(seq) for seq in out]
+

@@ -1,0 +1,123 @@
+"""The one model every task composes: input projection -> encoder -> output head.
+
+    symbols [B, T] --Embedding--\\
+                                 >-- [B, T, D] -- encoder --> [B, T, H] -- dropout -- Linear --> logits [B, T, C]
+    features [B, T, F] --Linear-/
+
+A model returns logits and its recurrent state; losses, vocabularies, decoding and device
+choice live elsewhere. The task decides what the outputs mean (next symbol, tag, class at
+the last step, CTC label).
+
+>>> cfg = ModelConfig(vocab_size=10, num_outputs=10, hidden_size=8, embedding_dim=4, num_layers=2)
+>>> model = build_model(cfg)
+>>> logits, state = model(torch.zeros(3, 5, dtype=torch.long))
+>>> tuple(logits.shape), [tuple(s.shape) for s in state]
+((3, 5, 10), [(2, 3, 8), (2, 3, 8)])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import RnnkitError
+from .encoders import RNN_CELLS, RecurrentEncoder, State, TDNNEncoder
+
+CELLS = RNN_CELLS + ("tdnn", "mingru", "minlstm")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model; saved as JSON beside its weights.
+
+    Exactly one of ``vocab_size`` (symbol input through an embedding) and ``input_size``
+    (feature vectors, e.g. log-mel frames, through a linear projection) is set.
+    """
+
+    num_outputs: int
+    vocab_size: int | None = None
+    input_size: int | None = None
+    embedding_dim: int = 128
+    cell: str = "lstm"
+    hidden_size: int = 512
+    num_layers: int = 2
+    bidirectional: bool = False
+    dropout: float = 0.0
+    tie_weights: bool = False
+    window: int = 5  # tdnn only: how many inputs each output sees
+    causal: bool = True  # tdnn only: look back only (language models) or both ways (taggers)
+
+    def validate(self) -> "ModelConfig":
+        """Return self, or raise RnnkitError naming the first nonsense value."""
+        def positive(name: str, value: int | None) -> None:
+            if value is not None and value <= 0:
+                raise RnnkitError(f"{name} must be positive, got {value}")
+        for name in ("num_outputs", "embedding_dim", "hidden_size", "num_layers", "window"):
+            positive(name, getattr(self, name))
+        positive("vocab_size", self.vocab_size)
+        positive("input_size", self.input_size)
+        if (self.vocab_size is None) == (self.input_size is None):
+            raise RnnkitError("set exactly one of vocab_size (symbol input) and input_size (feature input)")
+        if self.cell not in CELLS:
+            raise RnnkitError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise RnnkitError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.bidirectional and self.cell not in RNN_CELLS:
+            raise RnnkitError(f"bidirectional needs one of {', '.join(RNN_CELLS)}, not {self.cell}")
+        if self.tie_weights:
+            if self.vocab_size is None or self.vocab_size != self.num_outputs:
+                raise RnnkitError("tie_weights needs symbol input with as many symbols as outputs")
+            if self.embedding_dim != self.encoder_output_size:
+                raise RnnkitError(
+                    f"tie_weights needs embedding_dim ({self.embedding_dim}) equal to the encoder output "
+                    f"size ({self.encoder_output_size})")
+        return self
+
+    @property
+    def encoder_output_size(self) -> int:
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+
+def build_encoder(cfg: ModelConfig, input_size: int) -> nn.Module:
+    """The encoder named by ``cfg.cell``."""
+    if cfg.cell in RNN_CELLS:
+        return RecurrentEncoder(input_size, cfg.hidden_size, cfg.num_layers, cfg.cell, cfg.bidirectional, cfg.dropout)
+    if cfg.cell == "tdnn":
+        return TDNNEncoder(input_size, cfg.hidden_size, cfg.window, cfg.num_layers, cfg.causal, cfg.dropout)
+    from .minrnn import MinRNNEncoder  # parallel-in-time cells
+
+    return MinRNNEncoder(input_size, cfg.hidden_size, cfg.num_layers, cfg.cell[3:], cfg.dropout)
+
+
+class SequenceModel(nn.Module):
+    """Input projection, encoder and a linear head; see the module docstring for shapes."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg.validate()
+        if cfg.vocab_size is not None:
+            self.input: nn.Module = nn.Embedding(cfg.vocab_size, cfg.embedding_dim)
+        else:
+            self.input = nn.Linear(cfg.input_size, cfg.embedding_dim)
+        self.input_dropout = nn.Dropout(cfg.dropout)
+        self.encoder = build_encoder(cfg, cfg.embedding_dim)
+        self.output_dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(self.encoder.output_size, cfg.num_outputs)
+        if cfg.tie_weights:
+            self.head.weight = self.input.weight
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None,
+                state: State | None = None) -> tuple[torch.Tensor, State]:
+        """inputs: ids [B, T] or features [B, T, F]; lengths [B] or None -> (logits [B, T, C], state)."""
+        x = self.input_dropout(self.input(inputs))  # [B, T, D]
+        h, state = self.encoder(x, lengths, state)  # [B, T, H]
+        return self.head(self.output_dropout(h)), state
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def build_model(cfg: ModelConfig) -> SequenceModel:
+    """The model for ``cfg`` (validated first: bad values raise RnnkitError)."""
+    return SequenceModel(cfg)

@@ -1,0 +1,97 @@
+"""One-step inference for generation: feed one symbol per stream, get next-symbol logits.
+
+``nn.LSTM`` called one step at a time re-lays its weights out on every call, which makes
+sampling slow. A :class:`Stepper` lays the weights out once (input and recurrent matrices
+stacked, biases summed, the embedding folded into the first layer's input matrix) and runs
+the cell equations with a handful of fused ops. The prime goes through the whole-sequence
+path (``model.forward``), which is exact and fast; only the feedback loop steps.
+
+>>> import torch
+>>> from .model import ModelConfig, build_model
+>>> model = build_model(ModelConfig(vocab_size=7, num_outputs=7, hidden_size=8, embedding_dim=4)).eval()
+>>> ids = torch.tensor([[1, 2, 3, 4]])
+>>> full, _ = model(ids)
+>>> stepper = Stepper(model)
+>>> first = stepper.prime(ids[:, :3])
+>>> torch.allclose(stepper.step(ids[:, 3]), full[:, 3], atol=1e-5)
+True
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .encoders import RecurrentEncoder, State
+
+
+class Stepper:
+    """Incremental decoding for a model with symbol input; ``prime`` then ``step`` repeatedly."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        enc = model.encoder
+        self.fast = (isinstance(enc, RecurrentEncoder) and not enc.rnn.bidirectional
+                     and isinstance(model.input, nn.Embedding))
+        self.state: State | None = None
+        if self.fast:
+            self._layout(enc)
+
+    @torch.no_grad()
+    def _layout(self, enc: RecurrentEncoder) -> None:
+        rnn, self.cell = enc.rnn, enc.cell
+        self.layers = []
+        for k in range(rnn.num_layers):
+            w_ih, w_hh = getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"weight_hh_l{k}")
+            b_ih, b_hh = getattr(rnn, f"bias_ih_l{k}"), getattr(rnn, f"bias_hh_l{k}")
+            if k == 0:
+                # Embedding followed by a linear map is a table lookup: fold them, one row per symbol.
+                w_in_table = self.model.input.weight @ w_ih.t()  # [V, G]
+            if self.cell == "gru":
+                # GRU keeps the recurrent bias of the candidate inside the reset gate: keep it apart.
+                self.layers.append((w_in_table if k == 0 else w_ih.t().contiguous(), b_ih.clone(),
+                                    w_hh.t().contiguous(), b_hh.clone()))
+            else:
+                self.layers.append((w_in_table if k == 0 else w_ih.t().contiguous(), (b_ih + b_hh),
+                                    w_hh.t().contiguous(), None))
+        self.head_w = self.model.head.weight.t().contiguous()
+        self.head_b = self.model.head.bias.clone()
+
+    @torch.no_grad()
+    def prime(self, ids: torch.Tensor) -> torch.Tensor:
+        """Run ``ids`` [B, T] through the whole-sequence path; returns logits [B, C] of the last step."""
+        logits, self.state = self.model(ids, None, None)
+        return logits[:, -1].float()
+
+    @torch.no_grad()
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        """Feed ``ids`` [B]; returns next-symbol logits [B, C] and advances the state."""
+        if not self.fast:
+            logits, self.state = self.model(ids[:, None], None, self.state)
+            return logits[:, 0].float()
+        hs = self.state[0]
+        cs = self.state[1] if self.cell == "lstm" else None
+        new_h, new_c = [], []
+        x = None
+        for k, (w_in, b, w_hh, b_hh) in enumerate(self.layers):
+            h = hs[k]
+            gi = w_in[ids] if k == 0 else x @ w_in  # [B, G]
+            if self.cell == "lstm":
+                gates = torch.addmm(gi + b, h, w_hh)
+                i, f, g, o = gates.chunk(4, dim=1)
+                c = torch.sigmoid(f) * cs[k] + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+                new_c.append(c)
+            elif self.cell == "gru":
+                gh = torch.addmm(b_hh, h, w_hh)
+                ir, iz, in_ = (gi + b).chunk(3, dim=1)
+                hr, hz, hn = gh.chunk(3, dim=1)
+                r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+                n = torch.tanh(in_ + r * hn)
+                h = (1 - z) * n + z * h
+            else:
+                pre = torch.addmm(gi + b, h, w_hh)
+                h = torch.tanh(pre) if self.cell == "rnn_tanh" else torch.relu(pre)
+            new_h.append(h)
+            x = h
+        self.state = (torch.stack(new_h), torch.stack(new_c)) if self.cell == "lstm" else (torch.stack(new_h),)
+        return torch.addmm(self.head_b, x, self.head_w)

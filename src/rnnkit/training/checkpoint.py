@@ -1,0 +1,153 @@
+"""Run folders are checkpoints: plain JSON and safetensors, written atomically, never unpickled.
+
+Layout of a run folder::
+
+    config.json                   what was run: task, model config, training config, data settings
+    vocab.json                    the vocabulary (a checkpoint alone is enough to sample or decode)
+    checkpoint.json               the commit point: step, trainer state, names and SHA-256 of the files below
+    model-<step>.safetensors      weights (fp32, CPU) of that step
+    state-<step>.safetensors      optimizer moments, RNG state, carried recurrent state
+    metrics.jsonl, loss.png       progress log and loss curve
+
+Every file is written to a temporary name, flushed, fsync'ed and renamed into place.
+``checkpoint.json`` is renamed last, so a kill at any moment leaves either the previous
+checkpoint or the new one, never a mix; older weight files are deleted only afterwards.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..errors import RnnkitError
+
+FORMAT = 1
+MANIFEST = "checkpoint.json"
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _atomic_save_tensors(path: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    os.close(fd)
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        with open(tmp, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return digest
+
+
+def read_json(path: str, what: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise RnnkitError(f"{what} missing: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RnnkitError(f"{what} is corrupted: {path} ({exc})") from None
+
+
+@dataclass
+class Checkpoint:
+    """What ``load_checkpoint`` returns: the trainer state and the tensors of one step."""
+
+    step: int
+    trainer: dict[str, Any]
+    model: dict[str, torch.Tensor]
+    state: dict[str, torch.Tensor]
+
+
+def save_checkpoint(run_dir: str, step: int, model_tensors: dict[str, torch.Tensor],
+                    state_tensors: dict[str, torch.Tensor], trainer: dict[str, Any]) -> None:
+    """Write one checkpoint into ``run_dir`` atomically and drop the previous one's files."""
+    os.makedirs(run_dir, exist_ok=True)
+    previous = _read_manifest_or_none(run_dir)
+    names = {"model": f"model-{step:08d}.safetensors", "state": f"state-{step:08d}.safetensors"}
+    meta = {"format": str(FORMAT), "step": str(step)}
+    digests = {
+        "model": _atomic_save_tensors(os.path.join(run_dir, names["model"]), model_tensors, meta),
+        "state": _atomic_save_tensors(os.path.join(run_dir, names["state"]), state_tensors, meta),
+    }
+    manifest = {"format": FORMAT, "step": step, "files": names, "sha256": digests, "trainer": trainer}
+    atomic_write_json(os.path.join(run_dir, MANIFEST), manifest)  # the commit point
+    if previous:
+        for name in previous.get("files", {}).values():
+            if name not in names.values():
+                try:
+                    os.unlink(os.path.join(run_dir, name))
+                except FileNotFoundError:
+                    pass
+
+
+def _read_manifest_or_none(run_dir: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(run_dir, MANIFEST), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _load_tensors(run_dir: str, manifest: dict[str, Any], key: str, verify: bool) -> dict[str, torch.Tensor]:
+    try:
+        name = manifest["files"][key]
+    except (KeyError, TypeError):
+        raise RnnkitError(f"run folder {run_dir} is incomplete: {MANIFEST} names no {key} file") from None
+    path = os.path.join(run_dir, name)
+    if not os.path.exists(path):
+        raise RnnkitError(f"run folder {run_dir} is incomplete: {name} is missing")
+    if verify:
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        if digest != manifest.get("sha256", {}).get(key):
+            raise RnnkitError(f"run folder {run_dir} is corrupted: {name} does not match its checksum")
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise RnnkitError(f"run folder {run_dir} is corrupted: cannot read {name} ({exc})") from None
+
+
+def load_checkpoint(run_dir: str, with_state: bool = True, verify: bool = True) -> Checkpoint:
+    """Read the checkpoint of ``run_dir``; a missing, incomplete or corrupted folder is an RnnkitError."""
+    if not os.path.isdir(run_dir):
+        raise RnnkitError(f"run folder not found: {run_dir}")
+    path = os.path.join(run_dir, MANIFEST)
+    if not os.path.exists(path):
+        raise RnnkitError(f"{run_dir} holds no checkpoint ({MANIFEST} missing): is it a run folder, and did training save?")
+    manifest = read_json(path, "checkpoint manifest")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise RnnkitError(f"{path} is not an rnnkit checkpoint of format {FORMAT}")
+    model = _load_tensors(run_dir, manifest, "model", verify)
+    state = _load_tensors(run_dir, manifest, "state", verify) if with_state else {}
+    return Checkpoint(step=int(manifest.get("step", 0)), trainer=manifest.get("trainer", {}), model=model, state=state)

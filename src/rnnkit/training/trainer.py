@@ -1,0 +1,278 @@
+"""The training loop shared by every task: BPTT, clipping, AdamW, schedule, checkpoints, resume.
+
+A task supplies batches, a divergence and an evaluation (the :class:`Task` protocol); the
+trainer knows nothing of characters, tags or CTC. Recurrent state is carried between batches
+that continue a stream (``Batch.new_stream`` False) and detached there, so gradients reach
+back one segment while the state remembers the whole stream.
+"""
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from ..data.batching import Batch
+from ..errors import RnnkitError
+from ..losses.base import LossResult
+from .checkpoint import Checkpoint, save_checkpoint
+from .metrics import MetricsLog, Progress, plot_losses
+from .runtime import Runtime
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; saved in every run folder's config.json."""
+
+    batch_size: int = 32
+    bptt: int = 128  # stream tasks: steps per truncated-BPTT segment
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.05  # the cosine schedule ends at lr * min_lr_ratio
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.99
+    clip_norm: float = 1.0
+    max_steps: int | None = None
+    time_budget: float | None = None  # seconds of training, evaluations included
+    eval_interval: float = 60.0  # seconds between validations; the last one is at the end
+    checkpoint_interval: float = 120.0  # seconds between checkpoints; the last one is at the end
+    log_interval: int = 20  # steps between metrics.jsonl records
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    progress: bool = True
+
+    def validate(self) -> "TrainConfig":
+        for name in ("batch_size", "bptt", "log_interval"):
+            if getattr(self, name) <= 0:
+                raise RnnkitError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        for name in ("lr", "clip_norm"):
+            if not getattr(self, name) > 0:
+                raise RnnkitError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise RnnkitError(f"max-steps must be positive, got {self.max_steps}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise RnnkitError(f"time-budget must be a positive number of seconds, got {self.time_budget}")
+        if self.max_steps is None and self.time_budget is None:
+            raise RnnkitError("give --max-steps or --time-budget (or both) so training knows when to stop")
+        if not 0 <= self.min_lr_ratio <= 1 or self.warmup_steps < 0 or self.weight_decay < 0:
+            raise RnnkitError("min-lr-ratio must be in [0, 1]; warmup-steps and weight-decay must be >= 0")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise RnnkitError("betas must be in [0, 1)")
+        return self
+
+
+class Task(Protocol):
+    """What the trainer needs from a task (a language model, a tagger, a recogniser...)."""
+
+    unit: str  # what a divergence count counts: "char", "token", "frame", "sequence"
+
+    def next_batch(self) -> Batch: ...
+    def position(self) -> dict[str, int]: ...
+    def seek(self, position: dict[str, int]) -> None: ...
+    def divergence(self, logits: torch.Tensor, batch: Batch) -> LossResult: ...
+    def evaluate(self, model: nn.Module, runtime: Runtime) -> dict[str, float]: ...
+
+
+class TrainingInterrupted(RnnkitError):
+    """Training stopped on Ctrl-C / SIGTERM after saving a checkpoint (the CLI exits 130)."""
+
+
+def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Linear warmup over ``warmup_steps``, then cosine decay to ``lr * min_lr_ratio`` at progress 1.
+
+    >>> cfg = TrainConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.0, max_steps=100)
+    >>> lr_at(cfg, 4, 0.05), lr_at(cfg, 50, 0.0), round(lr_at(cfg, 50, 0.5), 3), lr_at(cfg, 99, 1.0)
+    (0.5, 1.0, 0.5, 0.0)
+    """
+    warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    p = min(max(progress, 0.0), 1.0)
+    return cfg.lr * warm * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # Weight decay on matrices only: biases, gains and (by convention) embeddings are not shrunk.
+    decay, rest = [], []
+    for name, p in model.named_parameters():
+        (decay if p.dim() >= 2 and "input.weight" not in name else rest).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+
+
+def _detach(state: tuple[torch.Tensor, ...] | None) -> tuple[torch.Tensor, ...] | None:
+    return None if state is None else tuple(s.detach() for s in state)
+
+
+class Trainer:
+    """Trains ``model`` on ``task`` into ``run_dir``; ``resume`` continues a saved checkpoint exactly."""
+
+    def __init__(self, model: nn.Module, task: Task, cfg: TrainConfig, runtime: Runtime, run_dir: str,
+                 resume: Checkpoint | None = None):
+        self.cfg, self.task, self.runtime, self.run_dir = cfg.validate(), task, runtime, run_dir
+        self.model = model.to(runtime.device)
+        self.optimizer = _optimizer(self.model, cfg)
+        self.step, self.elapsed, self.units = 0, 0.0, 0
+        self.state: tuple[torch.Tensor, ...] | None = None
+        self.best_valid = math.inf
+        self._stop_signal: str | None = None
+        if resume is not None:
+            self._restore(resume)
+        self.metrics = MetricsLog(os.path.join(run_dir, "metrics.jsonl"), resume_step=self.step if resume else None)
+
+    # -- state --------------------------------------------------------------------------------
+    def _progress(self) -> float:
+        fractions = []
+        if self.cfg.max_steps:
+            fractions.append(self.step / self.cfg.max_steps)
+        if self.cfg.time_budget:
+            fractions.append(self.elapsed / self.cfg.time_budget)
+        return max(fractions)
+
+    def save(self) -> None:
+        """Write a checkpoint of the current step (atomic; see checkpoint.py)."""
+        opt = self.optimizer.state_dict()
+        tensors: dict[str, torch.Tensor] = {"rng/cpu": torch.get_rng_state()}
+        if self.runtime.device.type == "cuda":
+            tensors["rng/cuda"] = torch.cuda.get_rng_state(self.runtime.device)
+        for idx, slots in opt["state"].items():
+            for key, value in slots.items():
+                tensors[f"optim/{idx}/{key}"] = torch.as_tensor(value)
+        for i, s in enumerate(self.state or ()):
+            tensors[f"carry/{i}"] = s
+        trainer = {"step": self.step, "elapsed": self.elapsed, "units": self.units, "best_valid": self.best_valid,
+                   "position": self.task.position(), "param_groups": opt["param_groups"],
+                   "carry": len(self.state or ())}
+        save_checkpoint(self.run_dir, self.step, self.model.state_dict(), tensors, trainer)
+
+    def _restore(self, ckpt: Checkpoint) -> None:
+        try:
+            self.model.load_state_dict(ckpt.model)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()
+            raise RnnkitError("checkpoint does not fit this model shape: "
+                              + (first[1].strip() if len(first) > 1 else first[0])) from None
+        t = ckpt.trainer
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in ckpt.state.items():
+            if key.startswith("optim/"):
+                _, idx, slot = key.split("/", 2)
+                state.setdefault(int(idx), {})[slot] = value.to(self.runtime.device) if slot != "step" else value
+        self.optimizer.load_state_dict({"state": state, "param_groups": t["param_groups"]})
+        torch.set_rng_state(ckpt.state["rng/cpu"])
+        if "rng/cuda" in ckpt.state and self.runtime.device.type == "cuda":
+            torch.cuda.set_rng_state(ckpt.state["rng/cuda"], self.runtime.device)
+        carry = [ckpt.state[f"carry/{i}"].to(self.runtime.device) for i in range(int(t.get("carry", 0)))]
+        self.state = tuple(carry) if carry else None
+        self.step, self.elapsed, self.units = int(t["step"]), float(t["elapsed"]), int(t.get("units", 0))
+        self.best_valid = float(t.get("best_valid", math.inf))
+        self.task.seek(t["position"])
+
+    # -- loop ---------------------------------------------------------------------------------
+    def _train_step(self, batch: Batch, lr: float) -> LossResult:
+        batch = batch.to(self.runtime.device)
+        state = None if batch.new_stream else _detach(self.state)
+        with self.runtime.autocast():
+            logits, new_state = self.model(batch.inputs, batch.lengths, state)
+        result = self.task.divergence(logits, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        result.mean.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        self.state = new_state
+        return result
+
+    def _done(self) -> bool:
+        if self.cfg.max_steps is not None and self.step >= self.cfg.max_steps:
+            return True
+        return self.cfg.time_budget is not None and self.elapsed >= self.cfg.time_budget
+
+    def evaluate(self) -> dict[str, float]:
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                result = self.task.evaluate(self.model, self.runtime)
+        finally:
+            self.model.train()
+        self.best_valid = min(self.best_valid, result.get("valid_loss", math.inf))
+        self.metrics.write({"step": self.step, "time": round(self.elapsed, 2), **result})
+        return result
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._stop_signal is not None:  # a second Ctrl-C: stop now, the last checkpoint stays
+            raise KeyboardInterrupt
+        self._stop_signal = signal.Signals(signum).name
+
+    def run(self, stop_after: int | None = None) -> dict[str, float]:
+        """Train until ``max_steps`` or ``time_budget``; returns the final evaluation.
+
+        Ctrl-C or SIGTERM finishes the current step, saves, and raises TrainingInterrupted.
+        ``stop_after`` (tests) behaves as a Ctrl-C after that many steps of this call.
+        """
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                handlers[sig] = signal.signal(sig, self._on_signal)
+        progress = Progress(self.cfg.progress, unit=self.task.unit)
+        self.model.train()
+        try:
+            return self._loop(progress, stop_after)
+        finally:
+            progress.close()
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            plot_losses(os.path.join(self.run_dir, "metrics.jsonl"), os.path.join(self.run_dir, "loss.png"), self.task.unit)
+
+    def _loop(self, progress: Progress, stop_after: int | None) -> dict[str, float]:
+        cfg = self.cfg
+        start = time.monotonic() - self.elapsed
+        last_eval = last_save = self.elapsed
+        window_loss, window_count, window_units, window_start = 0.0, 0.0, 0, self.elapsed
+        steps_this_call = 0
+        while not self._done():
+            lr = lr_at(cfg, self.step, self._progress())
+            result = self._train_step(self.task.next_batch(), lr)
+            self.step += 1
+            steps_this_call += 1
+            # float() is a device sync point; on a GPU it costs little next to a BPTT segment.
+            total, count = float(result.total.detach()), float(result.count)
+            if not math.isfinite(total):
+                raise RnnkitError(f"training diverged at step {self.step} (loss is {total}): lower --lr or --clip-norm")
+            window_loss, window_count = window_loss + total, window_count + count
+            window_units += int(count)
+            self.units += int(count)
+            self.elapsed = time.monotonic() - start
+            if self.step % cfg.log_interval == 0 or self._done():
+                rate = window_units / max(self.elapsed - window_start, 1e-9)
+                loss = window_loss / max(window_count, 1e-12)
+                self.metrics.write({"step": self.step, "time": round(self.elapsed, 2), "train_loss": loss,
+                                    "lr": lr, f"{self.task.unit}s_per_s": round(rate, 1)})
+                progress.update(self.step, loss, rate, lr, min(self._progress(), 1.0), self.elapsed)
+                window_loss, window_count, window_units, window_start = 0.0, 0.0, 0, self.elapsed
+            if cfg.eval_interval > 0 and self.elapsed - last_eval >= cfg.eval_interval and not self._done():
+                result_eval = self.evaluate()
+                progress.message(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in result_eval.items()))
+                self.elapsed = last_eval = time.monotonic() - start
+            if self.elapsed - last_save >= cfg.checkpoint_interval and not self._done():
+                self.save()
+                self.elapsed = last_save = time.monotonic() - start
+            if stop_after is not None and steps_this_call >= stop_after:
+                self._stop_signal = "SIGINT"
+            if self._stop_signal is not None:
+                self.save()
+                raise TrainingInterrupted(
+                    f"interrupted ({self._stop_signal}) at step {self.step}; checkpoint saved in {self.run_dir}: "
+                    f"continue with --resume {self.run_dir}")
+        final = self.evaluate()
+        self.save()
+        progress.message(f"done: step {self.step}, {self.elapsed:.0f} s, "
+                         + ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
+        return final

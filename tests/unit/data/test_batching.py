@@ -1,0 +1,44 @@
+import torch
+
+from rnnkit.data.batching import EpochStreams, StreamBatcher
+
+
+def test_documented_diagram():
+    # The diagram in batching.py: 26 symbols a..z, 4 streams, bptt 4.
+    b = StreamBatcher(torch.arange(26), batch_size=4, bptt=4)
+    letters = lambda t: ["".join(chr(97 + int(i)) for i in row) for row in t]  # noqa: E731
+    x0, y0 = b.segment(0)
+    assert letters(x0) == ["abcd", "ghij", "mnop", "stuv"]
+    assert letters(y0) == ["bcde", "hijk", "nopq", "tuvw"]
+    x1, y1 = b.segment(1)
+    assert letters(x1) == ["ef", "kl", "qr", "wx"]
+    assert letters(y1) == ["fg", "lm", "rs", "xy"]
+
+
+def test_segments_cover_each_stream_contiguously():
+    ids = torch.arange(1000)
+    b = StreamBatcher(ids, batch_size=3, bptt=7)
+    rows = torch.cat([x for x, _ in (b.segment(k) for k in range(b.num_segments))], dim=1)
+    for r in range(3):
+        assert torch.equal(rows[r], torch.arange(r * b.length, (r + 1) * b.length))
+    targets = torch.cat([y for _, y in (b.segment(k) for k in range(b.num_segments))], dim=1)
+    assert torch.equal(targets, rows + 1)
+
+
+def test_epoch_streams_resume_from_position():
+    ids = torch.randint(0, 50, (5000,))
+    a = EpochStreams(ids, 4, 16, seed=3)
+    for _ in range(200):  # several epochs
+        a.next_batch()
+    pos = a.position()
+    expected = [a.next_batch().inputs.clone() for _ in range(30)]
+    b = EpochStreams(ids, 4, 16, seed=3)
+    b.seek(pos)
+    got = [b.next_batch().inputs for _ in range(30)]
+    assert all(torch.equal(e, g) for e, g in zip(expected, got))
+
+
+def test_new_stream_flag_marks_epoch_starts():
+    s = EpochStreams(torch.arange(100), 2, 10, seed=0)
+    flags = [s.next_batch().new_stream for _ in range(12)]
+    assert flags[0] and not any(flags[1:5]) and flags[5]

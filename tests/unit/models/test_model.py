@@ -1,0 +1,84 @@
+import pytest
+import torch
+
+from rnnkit.errors import RnnkitError
+from rnnkit.models.model import ModelConfig, build_model
+from rnnkit.models.stepper import Stepper
+
+RNN_CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
+
+
+@pytest.mark.parametrize("cell", RNN_CELLS + ["tdnn"])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_shapes_for_every_cell(cell, num_layers):
+    cfg = ModelConfig(vocab_size=11, num_outputs=7, embedding_dim=6, hidden_size=8, num_layers=num_layers, cell=cell)
+    logits, state = build_model(cfg)(torch.randint(0, 11, (3, 5)))
+    assert logits.shape == (3, 5, 7)
+    if cell == "lstm":
+        assert [s.shape for s in state] == [(num_layers, 3, 8)] * 2
+    elif cell == "tdnn":
+        assert state[0].shape == (3, cfg.window - 1, 6)
+    else:
+        assert [s.shape for s in state] == [(num_layers, 3, 8)]
+
+
+@pytest.mark.parametrize("cell", RNN_CELLS)
+def test_bidirectional_features_with_lengths(cell):
+    cfg = ModelConfig(input_size=4, num_outputs=3, embedding_dim=5, hidden_size=6, cell=cell, bidirectional=True)
+    model = build_model(cfg).eval()
+    x = torch.randn(2, 7, 4)
+    lengths = torch.tensor([7, 4])
+    logits, _ = model(x, lengths)
+    assert logits.shape == (2, 7, 3)
+    # The backward net starts at each sequence's real end: padding after it changes nothing.
+    alone, _ = model(x[1:, :4], torch.tensor([4]))
+    assert torch.allclose(logits[1, :4], alone[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", RNN_CELLS + ["tdnn"])
+def test_carried_state_equals_one_pass(cell):
+    cfg = ModelConfig(vocab_size=9, num_outputs=9, embedding_dim=4, hidden_size=8, cell=cell)
+    model = build_model(cfg).eval()
+    ids = torch.randint(0, 9, (2, 12))
+    whole, _ = model(ids)
+    a, state = model(ids[:, :5])
+    b, _ = model(ids[:, 5:], None, state)
+    assert torch.allclose(torch.cat([a, b], 1), whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", RNN_CELLS + ["tdnn"])
+def test_stepper_matches_whole_sequence(cell):
+    cfg = ModelConfig(vocab_size=9, num_outputs=9, embedding_dim=4, hidden_size=8, num_layers=2, cell=cell)
+    model = build_model(cfg).eval()
+    ids = torch.randint(0, 9, (3, 10))
+    whole, _ = model(ids)
+    stepper = Stepper(model)
+    got = [stepper.prime(ids[:, :4])]
+    for t in range(4, 10):
+        got.append(stepper.step(ids[:, t]))
+    assert torch.allclose(torch.stack(got[1:], 1), whole[:, 4:], atol=1e-5)
+    assert torch.allclose(got[0], whole[:, 3], atol=1e-5)
+
+
+def test_tied_weights_share_storage():
+    cfg = ModelConfig(vocab_size=10, num_outputs=10, embedding_dim=8, hidden_size=8, tie_weights=True)
+    model = build_model(cfg)
+    assert model.head.weight is model.input.weight
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(hidden_size=0), "hidden_size must be positive"),
+    (dict(num_layers=-1), "num_layers must be positive"),
+    (dict(cell="transformer"), "unknown cell"),
+    (dict(dropout=1.5), "dropout must be in"),
+    (dict(tie_weights=True, embedding_dim=4), "tie_weights needs embedding_dim"),
+    (dict(cell="tdnn", bidirectional=True), "bidirectional needs"),
+])
+def test_nonsense_configs_are_errors(bad, message):
+    with pytest.raises(RnnkitError, match=message):
+        build_model(ModelConfig(vocab_size=10, num_outputs=10, **bad))
+
+
+def test_exactly_one_input_kind():
+    with pytest.raises(RnnkitError, match="exactly one"):
+        build_model(ModelConfig(num_outputs=3, vocab_size=3, input_size=4))
