@@ -1,0 +1,124 @@
+"""The rnnkit command as a user runs it: subprocesses, exit codes, one-line errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+SMALL = ["--hidden-size", "32", "--embedding-dim", "16", "--batch-size", "8", "--bptt", "16", "--precision", "fp32",
+         "--no-progress"]
+
+
+def rnnkit(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "rnnkit.cli", *args], capture_output=True, text=True, env=ENV, timeout=timeout)
+
+
+def assert_one_line_error(proc, pattern):
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("rnnkit: error")]
+    assert len(lines) == 1 and pattern in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from conftest import make_text
+
+    root = tmp_path_factory.mktemp("cli")
+    corpus = root / "tiny.txt"
+    corpus.write_text(make_text())
+    run = root / "run"
+    proc = rnnkit("train", "charlm", "--corpus", str(corpus), "--out", str(run), "--time-budget", "4", *SMALL)
+    assert proc.returncode == 0, proc.stderr
+    return run, corpus
+
+
+def test_train_then_sample_and_evaluate(trained):
+    run, corpus = trained
+    for name in ("config.json", "vocab.json", "checkpoint.json", "metrics.jsonl", "loss.png"):
+        assert (run / name).exists(), name
+    out = rnnkit("sample", str(run), "--prime", "the ", "--length", "80", "--temperature", "0.8", "--top-k", "5", "--seed", "1")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("the ") and len(out.stdout) >= 84
+    again = rnnkit("sample", str(run), "--prime", "the ", "--length", "80", "--temperature", "0.8", "--top-k", "5", "--seed", "1")
+    assert again.stdout == out.stdout
+    ev = rnnkit("evaluate", str(run), "--corpus", str(corpus), "--json")
+    assert ev.returncode == 0, ev.stderr
+    result = json.loads(ev.stdout)
+    assert set(result) >= {"nats_per_char", "bits_per_char", "chars"}
+    assert 0 < result["nats_per_char"] < 3.0
+
+
+def test_ctrl_c_saves_and_resume_finishes(tmp_path, tiny_corpus):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "rnnkit.cli", "train", "charlm", "--corpus", tiny_corpus, "--out", str(run),
+           "--max-steps", "100000", "--log-interval", "1", *SMALL]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        metrics = run / "metrics.jsonl"
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "checkpoint saved" in err and "Traceback" not in err
+    step = json.loads((run / "checkpoint.json").read_text())["step"]
+    assert step >= 5
+    resumed = rnnkit("train", "charlm", "--resume", str(run), "--max-steps", str(step + 10), "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run / "checkpoint.json").read_text())["step"] == step + 10
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path, trained, code_dir):
+    run, corpus = trained
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (("train", "charlm", "--corpus", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "o1")), "corpus not found"),
+        (("train", "charlm", "--corpus", str(tmp_path / "empty"), "--out", str(tmp_path / "o2")), "no text files"),
+        (("train", "charlm", "--corpus", code_dir, "--include", "*.rs", "--out", str(tmp_path / "o3")), "no matching *.rs files"),
+        (("train", "charlm", "--corpus", str(corpus), "--out", str(tmp_path / "o4"), "--hidden-size", "0"), "positive integer"),
+        (("train", "charlm", "--corpus", str(corpus), "--out", str(tmp_path / "o5"), "--time-budget", "-3"), "positive number"),
+        (("train", "charlm", "--corpus", str(corpus), "--out", str(tmp_path / "o6"), "--cell", "foo", "--max-steps", "1"), "unknown cell"),
+        (("train", "charlm", "--resume", str(run), "--hidden-size", "64"), "cannot change the model shape"),
+        (("train", "charlm", "--resume", str(tmp_path / "nothing")), "run folder not found"),
+        (("sample", str(run), "--prime", "\u00e9\u00e9"), "outside the model's vocabulary"),
+        (("sample", str(tmp_path / "nothing")), "run folder not found"),
+        (("sample", str(tmp_path)), "configuration missing"),
+        (("sample", str(run), "--temperature", "-1"), "temperature"),
+        (("evaluate", str(run), "--corpus", str(tmp_path / "missing.txt")), "corpus not found"),
+        (("train", "charlm", "--corpus", str(corpus), "--out", str(run), "--max-steps", "1"), "already holds a run"),
+        (("train", "wordlm"), "invalid choice"),
+    ]
+    for args, pattern in cases:
+        assert_one_line_error(rnnkit(*args), pattern)
+    after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    assert after == before  # nothing already written was touched
+
+
+def test_binary_files_in_a_directory_are_skipped_and_reported(tmp_path, code_dir):
+    proc = rnnkit("train", "charlm", "--corpus", code_dir, "--include", "*.c,*.h", "--out", str(tmp_path / "r"),
+                  "--max-steps", "2", "--batch-size", "2", *SMALL[:4], "--precision", "fp32", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped 1 binary file" in proc.stderr
+    assert "1 invalid UTF-8 sequence(s)" in proc.stderr
+    info = json.loads((tmp_path / "r" / "config.json").read_text())["corpus"]
+    assert info["skipped_binary"] == 1 and info["replaced_invalid_utf8"] == 1
+
+
+def test_corrupted_run_folder_is_a_clear_error(tmp_path, trained):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained[0], run)
+    weights = next(run.glob("model-*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert_one_line_error(rnnkit("sample", str(run)), "corrupted")
+    weights.unlink()
+    assert_one_line_error(rnnkit("sample", str(run)), "incomplete")
