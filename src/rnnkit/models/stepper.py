@@ -39,20 +39,26 @@ class Stepper:
     @torch.no_grad()
     def _layout(self, enc: RecurrentEncoder) -> None:
         rnn, self.cell = enc.rnn, enc.cell
+        H = rnn.hidden_size
+        # LSTM gates come as (i, f, g, o); reorder to (i, f, o, g) so one sigmoid covers three gates.
+        order = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)]) \
+            if self.cell == "lstm" else None
         self.layers = []
         for k in range(rnn.num_layers):
             w_ih, w_hh = getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"weight_hh_l{k}")
             b_ih, b_hh = getattr(rnn, f"bias_ih_l{k}"), getattr(rnn, f"bias_hh_l{k}")
-            if k == 0:
-                # Embedding followed by a linear map is a table lookup: fold them, one row per symbol.
-                w_in_table = self.model.input.weight @ w_ih.t()  # [V, G]
+            if order is not None:
+                w_ih, w_hh, b_ih, b_hh = w_ih[order], w_hh[order], b_ih[order], b_hh[order]
             if self.cell == "gru":
-                # GRU keeps the recurrent bias of the candidate inside the reset gate: keep it apart.
-                self.layers.append((w_in_table if k == 0 else w_ih.t().contiguous(), b_ih.clone(),
-                                    w_hh.t().contiguous(), b_hh.clone()))
+                # GRU keeps the recurrent bias of the candidate inside the reset gate: keep the products apart.
+                w_in = self.model.input.weight @ w_ih.t() + b_ih if k == 0 else w_ih.t().contiguous()
+                self.layers.append((w_in, None if k == 0 else b_ih.clone(), w_hh.t().contiguous(), b_hh.clone()))
+            elif k == 0:
+                # Embedding then a linear map is a table lookup: fold them (and both biases), one row per symbol.
+                self.layers.append((self.model.input.weight @ w_ih.t() + b_ih + b_hh, None, w_hh.t().contiguous(), None))
             else:
-                self.layers.append((w_in_table if k == 0 else w_ih.t().contiguous(), (b_ih + b_hh),
-                                    w_hh.t().contiguous(), None))
+                # One product for input and recurrence: [x, h] @ [W_ih; W_hh]^T.
+                self.layers.append((torch.cat([w_ih, w_hh], 1).t().contiguous(), b_ih + b_hh, None, None))
         self.head_w = self.model.head.weight.t().contiguous()
         self.head_b = self.model.head.bias.clone()
 
@@ -74,23 +80,27 @@ class Stepper:
         x = None
         for k, (w_in, b, w_hh, b_hh) in enumerate(self.layers):
             h = hs[k]
-            gi = w_in[ids] if k == 0 else x @ w_in  # [B, G]
-            if self.cell == "lstm":
-                gates = torch.addmm(gi + b, h, w_hh)
-                i, f, g, o = gates.chunk(4, dim=1)
-                c = torch.sigmoid(f) * cs[k] + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(c)
-                new_c.append(c)
-            elif self.cell == "gru":
+            if self.cell == "gru":
+                gi = w_in[ids] if k == 0 else torch.addmm(b, x, w_in)  # [B, 3H]
                 gh = torch.addmm(b_hh, h, w_hh)
-                ir, iz, in_ = (gi + b).chunk(3, dim=1)
+                ir, iz, in_ = gi.chunk(3, dim=1)
                 hr, hz, hn = gh.chunk(3, dim=1)
                 r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
                 n = torch.tanh(in_ + r * hn)
-                h = (1 - z) * n + z * h
+                h = n + z * (h - n)
             else:
-                pre = torch.addmm(gi + b, h, w_hh)
-                h = torch.tanh(pre) if self.cell == "rnn_tanh" else torch.relu(pre)
+                if k == 0:
+                    pre = torch.addmm(w_in[ids], h, w_hh)  # [B, G]: folded input rows + recurrence
+                else:
+                    pre = torch.addmm(b, torch.cat([x, h], 1), w_in)
+                if self.cell == "lstm":
+                    H = h.shape[1]
+                    ifo = torch.sigmoid(pre[:, :3 * H])
+                    c = torch.addcmul(ifo[:, H:2 * H] * cs[k], ifo[:, :H], torch.tanh(pre[:, 3 * H:]))
+                    h = ifo[:, 2 * H:] * torch.tanh(c)
+                    new_c.append(c)
+                else:
+                    h = torch.tanh(pre) if self.cell == "rnn_tanh" else torch.relu(pre)
             new_h.append(h)
             x = h
         self.state = (torch.stack(new_h), torch.stack(new_c)) if self.cell == "lstm" else (torch.stack(new_h),)
