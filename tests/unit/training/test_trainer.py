@@ -84,3 +84,13 @@ def test_new_run_refuses_to_overwrite(tmp_path, tiny_corpus):
 def test_nonsense_training_settings(tmp_path, tiny_corpus, bad, message):
     with pytest.raises(RnnkitError, match=message):
         train_charlm(str(tmp_path / "r"), DataConfig(corpus=tiny_corpus), SMALL, _train_cfg(**bad))
+
+
+def test_bf16_trained_run_samples_in_fp32_on_cpu(tmp_path, tiny_corpus):
+    train_charlm(str(tmp_path / "r"), DataConfig(corpus=tiny_corpus), SMALL, _train_cfg(max_steps=3, precision="bf16"))
+    lm = rnnkit.load(str(tmp_path / "r"))
+    assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in lm.model.parameters())
+    text = lm.sample("the ", length=30, seed=0)
+    assert len(text) == 30 and text == lm.sample("the ", length=30, seed=0)
+    score = lm.score("the cat sat on the mat.\n")
+    assert 0 < score["nats_per_char"] < 10 and score["chars"] == 23
