@@ -140,3 +140,72 @@ class EpochStreams:
         batch = Batch(x, y, new_stream=(self.segment == 0))
         self.segment += 1
         return batch
+
+
+def pad_sequences(seqs: list[torch.Tensor], value: float = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad tensors of shape [T_i, ...] into [B, T_max, ...] and their lengths [B].
+
+    >>> x, n = pad_sequences([torch.tensor([1, 2, 3]), torch.tensor([4])])
+    >>> x.tolist(), n.tolist()
+    ([[1, 2, 3], [4, 0, 0]], [3, 1])
+    """
+    if not seqs:
+        raise RnnkitError("cannot pad an empty list of sequences")
+    lengths = torch.tensor([s.shape[0] for s in seqs], dtype=torch.long)
+    out = seqs[0].new_full((len(seqs), int(lengths.max()), *seqs[0].shape[1:]), value)
+    for i, s in enumerate(seqs):
+        out[i, : s.shape[0]] = s
+    return out, lengths
+
+
+class SequenceBatches:
+    """Shuffled mini-batches of independent (input, target) examples, epoch after epoch.
+
+    Each example is ``(inputs [T, ...], targets)`` with targets a label (0-d tensor), a
+    time-synchronous sequence [T] or a label sequence [U]; batches are padded (targets with
+    ``target_pad``), with lengths beside them, and always start from zero state. The order of
+    each epoch is a seeded permutation, so ``position`` (epoch, index) is all a resume needs.
+    """
+
+    def __init__(self, examples: list[tuple[torch.Tensor, torch.Tensor]], batch_size: int, seed: int = 0,
+                 shuffle: bool = True, target_pad: int = -100):
+        if not examples:
+            raise RnnkitError("no examples to batch")
+        if batch_size <= 0:
+            raise RnnkitError(f"batch size must be positive, got {batch_size}")
+        self.examples, self.batch_size, self.seed, self.shuffle, self.target_pad = examples, batch_size, seed, shuffle, target_pad
+        self.epoch, self.index = 0, 0
+        self._order = self._permutation(0)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(len(self.examples))
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(len(self.examples), generator=g)
+
+    def position(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "index": self.index}
+
+    def seek(self, position: dict[str, int]) -> None:
+        self.epoch, self.index = int(position["epoch"]), int(position["index"])
+        self._order = self._permutation(self.epoch)
+
+    def collate(self, items: list[tuple[torch.Tensor, torch.Tensor]]) -> Batch:
+        inputs, lengths = pad_sequences([x for x, _ in items])
+        targets = [y for _, y in items]
+        if targets[0].dim() == 0:
+            return Batch(inputs, torch.stack(targets), lengths)
+        padded, target_lengths = pad_sequences(targets, self.target_pad)
+        return Batch(inputs, padded, lengths, target_lengths)
+
+    def next_batch(self) -> Batch:
+        if self.index >= len(self.examples):
+            self.seek({"epoch": self.epoch + 1, "index": 0})
+        picked = self._order[self.index: self.index + self.batch_size].tolist()
+        self.index += len(picked)
+        return self.collate([self.examples[i] for i in picked])
+
+    def __iter__(self) -> Iterator[Batch]:
+        """One pass in order (for evaluation)."""
+        for start in range(0, len(self.examples), self.batch_size):
+            yield self.collate(self.examples[start: start + self.batch_size])

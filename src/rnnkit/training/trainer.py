@@ -116,6 +116,7 @@ class Trainer:
     def __init__(self, model: nn.Module, task: Task, cfg: TrainConfig, runtime: Runtime, run_dir: str,
                  resume: Checkpoint | None = None):
         self.cfg, self.task, self.runtime, self.run_dir = cfg.validate(), task, runtime, run_dir
+        os.makedirs(run_dir, exist_ok=True)
         self.model = model.to(runtime.device)
         self.optimizer = _optimizer(self.model, cfg)
         self.step, self.elapsed, self.units = 0, 0.0, 0

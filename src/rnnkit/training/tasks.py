@@ -1,0 +1,60 @@
+"""A task over independent labelled sequences: taggers, classifiers, recognisers.
+
+It composes a :class:`~rnnkit.data.batching.SequenceBatches`, a divergence from
+``rnnkit.losses`` and optional metrics into the trainer's Task protocol, so each synchrony mode
+is a choice of divergence (and decoder for its metrics), not a new pipeline.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..data.batching import Batch, SequenceBatches
+from ..losses.base import LossResult
+from .runtime import Runtime
+
+Divergence = Callable[[torch.Tensor, Batch], LossResult]
+# metric(logits, batch) -> (sum, count) of e.g. correct labels, or edit errors and reference length
+Metric = Callable[[torch.Tensor, Batch], tuple[float, float]]
+
+
+class SequenceTask:
+    """Train on shuffled padded batches; evaluate mean divergence and metrics on held-out batches."""
+
+    def __init__(self, train: SequenceBatches, valid: SequenceBatches | None, divergence: Divergence,
+                 unit: str = "token", metrics: dict[str, Metric] | None = None):
+        self.train, self.valid, self.divergence_fn, self.unit = train, valid, divergence, unit
+        self.metrics = metrics or {}
+
+    def next_batch(self) -> Batch:
+        return self.train.next_batch()
+
+    def position(self) -> dict[str, int]:
+        return self.train.position()
+
+    def seek(self, position: dict[str, int]) -> None:
+        self.train.seek(position)
+
+    def divergence(self, logits: torch.Tensor, batch: Batch) -> LossResult:
+        return self.divergence_fn(logits, batch)
+
+    def evaluate(self, model: nn.Module, runtime: Runtime) -> dict[str, float]:
+        if self.valid is None:
+            return {}
+        total, count = 0.0, 0.0
+        sums = {name: [0.0, 0.0] for name in self.metrics}
+        for batch in self.valid:
+            batch = batch.to(runtime.device)
+            with runtime.autocast():
+                logits, _ = model(batch.inputs, batch.lengths, None)
+            r = self.divergence_fn(logits.float(), batch)
+            total, count = total + float(r.total), count + float(r.count)
+            for name, metric in self.metrics.items():
+                s, c = metric(logits.float(), batch)
+                sums[name][0] += s
+                sums[name][1] += c
+        result = {"valid_loss": total / max(count, 1e-12)}
+        result.update({name: s / max(c, 1e-12) for name, (s, c) in sums.items()})
+        return result
