@@ -113,12 +113,12 @@ def run_rnnkit(corpus: str, budget: float, extra: list[str]) -> dict:
     elapsed = max(r["time"] for r in records)
     units = json.load(open(os.path.join(run, "checkpoint.json")))["trainer"]["units"]
     lm = rnnkit.load(run)
-    chars, _, valid = load_split(corpus)
-    # Score with the same function as the plain loop, mapping its ids onto rnnkit's vocabulary.
-    remap = torch.tensor([lm.vocab.index(c) if c in lm.vocab else lm.vocab.index(lm.vocab.unk) for c in chars])
+    text = open(corpus, encoding="utf-8").read()
+    # The same split and the same scoring function as the plain loop, in rnnkit's own symbol ids.
+    valid = torch.from_numpy(lm.vocab.encode(text[int(0.9 * len(text)):]))
 
     def fwd(x, state):
-        return lm.model(remap[x], None, state)
+        return lm.model(x, None, state)
 
     return {"valid_loss": valid_loss(fwd, valid), "chars_per_s": units / elapsed, "steps": steps,
             "rnnkit_reported_valid": [r for r in records if "valid_loss" in r][-1]["valid_loss"],

@@ -27,8 +27,12 @@ from .encoders import RecurrentEncoder, State
 class Stepper:
     """Incremental decoding for a model with symbol input; ``prime`` then ``step`` repeatedly."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, precision: str = "fp32"):
+        """``precision="bf16"`` keeps the recurrent matrices in bf16: a one-stream step is a few
+        matrix-vector products whose time is reading the weights, so halving their bytes nearly
+        halves it. Activations, the state and the output head stay fp32."""
         self.model = model
+        self.weight_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         enc = model.encoder
         self.fast = (isinstance(enc, RecurrentEncoder) and not enc.rnn.bidirectional
                      and isinstance(model.input, nn.Embedding))
@@ -49,18 +53,27 @@ class Stepper:
             b_ih, b_hh = getattr(rnn, f"bias_ih_l{k}"), getattr(rnn, f"bias_hh_l{k}")
             if order is not None:
                 w_ih, w_hh, b_ih, b_hh = w_ih[order], w_hh[order], b_ih[order], b_hh[order]
+            low = lambda w: w.to(self.weight_dtype).contiguous()  # noqa: E731  [G, in], as nn.Linear keeps it
             if self.cell == "gru":
                 # GRU keeps the recurrent bias of the candidate inside the reset gate: keep the products apart.
-                w_in = self.model.input.weight @ w_ih.t() + b_ih if k == 0 else w_ih.t().contiguous()
-                self.layers.append((w_in, None if k == 0 else b_ih.clone(), w_hh.t().contiguous(), b_hh.clone()))
+                w_in = self.model.input.weight @ w_ih.t() + b_ih if k == 0 else low(w_ih)
+                self.layers.append((w_in, None if k == 0 else b_ih.clone(), low(w_hh), b_hh.clone()))
             elif k == 0:
                 # Embedding then a linear map is a table lookup: fold them (and both biases), one row per symbol.
-                self.layers.append((self.model.input.weight @ w_ih.t() + b_ih + b_hh, None, w_hh.t().contiguous(), None))
+                self.layers.append((self.model.input.weight @ w_ih.t() + b_ih + b_hh, None, low(w_hh), None))
             else:
                 # One product for input and recurrence: [x, h] @ [W_ih; W_hh]^T.
-                self.layers.append((torch.cat([w_ih, w_hh], 1).t().contiguous(), b_ih + b_hh, None, None))
-        self.head_w = self.model.head.weight.t().contiguous()
-        self.head_b = self.model.head.bias.clone()
+                self.layers.append((low(torch.cat([w_ih, w_hh], 1)), b_ih + b_hh, None, None))
+        self.head_w = self.model.head.weight.detach().clone()
+        self.head_b = self.model.head.bias.detach().clone()
+
+    def _mm(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """x [B, in] (fp32) times w [G, in]^T -> [B, G] fp32."""
+        if w.dtype == torch.float32:
+            return nn.functional.linear(x, w)
+        if x.shape[0] == 1:  # the matrix-vector kernel reads bf16 weights fastest
+            return torch.mv(w, x[0].to(w.dtype)).float()[None]
+        return nn.functional.linear(x.to(w.dtype), w).float()
 
     @torch.no_grad()
     def prime(self, ids: torch.Tensor) -> torch.Tensor:
@@ -81,8 +94,8 @@ class Stepper:
         for k, (w_in, b, w_hh, b_hh) in enumerate(self.layers):
             h = hs[k]
             if self.cell == "gru":
-                gi = w_in[ids] if k == 0 else torch.addmm(b, x, w_in)  # [B, 3H]
-                gh = torch.addmm(b_hh, h, w_hh)
+                gi = w_in[ids] if k == 0 else self._mm(x, w_in) + b  # [B, 3H]
+                gh = self._mm(h, w_hh) + b_hh
                 ir, iz, in_ = gi.chunk(3, dim=1)
                 hr, hz, hn = gh.chunk(3, dim=1)
                 r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
@@ -90,9 +103,9 @@ class Stepper:
                 h = n + z * (h - n)
             else:
                 if k == 0:
-                    pre = torch.addmm(w_in[ids], h, w_hh)  # [B, G]: folded input rows + recurrence
+                    pre = w_in[ids] + self._mm(h, w_hh)  # [B, G]: folded input rows + recurrence
                 else:
-                    pre = torch.addmm(b, torch.cat([x, h], 1), w_in)
+                    pre = self._mm(torch.cat([x, h], 1), w_in) + b
                 if self.cell == "lstm":
                     H = h.shape[1]
                     ifo = torch.sigmoid(pre[:, :3 * H])
@@ -104,4 +117,4 @@ class Stepper:
             new_h.append(h)
             x = h
         self.state = (torch.stack(new_h), torch.stack(new_c)) if self.cell == "lstm" else (torch.stack(new_h),)
-        return torch.addmm(self.head_b, x, self.head_w)
+        return nn.functional.linear(x, self.head_w, self.head_b)

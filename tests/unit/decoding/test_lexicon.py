@@ -1,0 +1,145 @@
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from _ctc_reference import label_log_probs, random_log_probs
+from rnnkit.data.vocab import Vocabulary
+from rnnkit.decoding.lexicon import Lexicon, lexicon_beam_search
+from rnnkit.errors import RnnkitError
+
+VOCAB = Vocabulary(tokens=("_", "a", "b", "|"), unk=None, blank="_")
+WORDS = ["a", "ab", "ba", "bb"]
+
+
+def best_segmentation(labels, spellings, separator, bonus, optional=False):
+    """Max of bonus * number of words over the ways ``labels`` splits into words (None: no way)."""
+    if not labels:
+        return 0.0
+    if separator is not None:
+        pieces = [tuple(g) for k, g in itertools.groupby(labels, lambda u: u == separator) if not k]
+        separators = sum(1 for u in labels if u == separator)
+        if separators != len(pieces) - 1 or labels[0] == separator or labels[-1] == separator:
+            return None
+        if optional:
+            splits = [best_segmentation(p, spellings, None, bonus) for p in pieces]
+            return None if None in splits else sum(splits)
+        return bonus * len(pieces) if all(p in spellings for p in pieces) else None
+    best = [None] * (len(labels) + 1)      # best[i]: best score of a split of labels[:i]
+    best[0] = 0.0
+    for i in range(1, len(labels) + 1):
+        for j in range(i):
+            if best[j] is not None and tuple(labels[j:i]) in spellings:
+                best[i] = max(best[i] if best[i] is not None else -math.inf, best[j] + bonus)
+    return best[-1]
+
+
+def reference(lp, words, vocab, separator, bonus, optional=False):
+    spellings = {tuple(vocab.encode(w).tolist()) for w in words}
+    scores = {}
+    for labels, log_p in label_log_probs(lp, 0).items():
+        seg = best_segmentation(labels, spellings, separator, bonus, optional)
+        if seg is not None:
+            scores[labels] = log_p + seg
+    return scores
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("bonus", [0.0, 1.5])
+@pytest.mark.parametrize("optional", [False, True])
+def test_wide_beam_finds_the_best_word_sequence_with_separator(seed, bonus, optional):
+    lp = random_log_probs(seed, 5, 4, scale=1.5)
+    scores = reference(lp, WORDS, VOCAB, 3, bonus, optional)
+    best = max(scores, key=scores.get)
+    lex = Lexicon.build(WORDS, VOCAB)
+    [h] = lexicon_beam_search(lp[None], lexicon=lex, blank=0, beam_size=2000, word_separator=3, word_bonus=bonus,
+                              optional_separator=optional, token_threshold=None)[0]
+    assert h.tokens == best and h.score == pytest.approx(scores[best], abs=1e-9)
+    assert VOCAB.decode(h.tokens).replace("|", "") == "".join(h.words)
+    if not optional:
+        assert "|".join(h.words) == VOCAB.decode(h.tokens)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("bonus", [0.0, -1.0, 2.0])
+def test_wide_beam_finds_the_best_word_sequence_without_separator(seed, bonus):
+    vocab = Vocabulary(tokens=("_", "a", "b"), unk=None, blank="_")
+    words = ["a", "ab", "b", "bab"]
+    lp = random_log_probs(seed + 10, 5, 3, scale=1.5)
+    scores = reference(lp, words, vocab, None, bonus)
+    best = max(scores, key=scores.get)
+    [h] = lexicon_beam_search(lp[None], lexicon=Lexicon.build(words, vocab), blank=0, beam_size=2000,
+                              word_bonus=bonus, token_threshold=None)[0]
+    assert h.tokens == best and h.score == pytest.approx(scores[best], abs=1e-9)
+    assert "".join(h.words) == vocab.decode(h.tokens)
+    assert h.score == pytest.approx(h.acoustic_score + bonus * len(h.words))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 100_000), st.integers(0, 12), st.integers(1, 8), st.booleans())
+def test_only_dictionary_words_are_emitted(seed, T, beam, with_separator):
+    lp = random_log_probs(seed, T, 4)
+    lex = Lexicon.build(WORDS, VOCAB)
+    nbest = lexicon_beam_search(lp[None], lexicon=lex, blank=0, beam_size=beam, nbest=beam,
+                                word_separator=3 if with_separator else None)[0]
+    assert [h.score for h in nbest] == sorted((h.score for h in nbest), reverse=True)
+    for h in nbest:
+        assert all(w in WORDS for w in h.words)
+        joined = ("|" if with_separator else "").join(h.words)
+        assert VOCAB.decode(h.tokens) == joined
+        assert len(h.timesteps) == len(h.tokens) and list(h.timesteps) == sorted(set(h.timesteps))
+
+
+def test_phoneme_lexicon_and_file(tmp_path):
+    vocab = Vocabulary(tokens=("<b>", "K", "AE", "T", "B"), unk=None, blank="<b>", kind="token")
+    (tmp_path / "lex.txt").write_text("cat K AE T\nbat B AE T\n\n")
+    lex = Lexicon.from_file(tmp_path / "lex.txt", vocab)
+    assert lex.words == ("cat", "bat") and len(lex) == 2
+    lp = np.full((1, 5, 5), np.log(0.02))
+    for t, unit in enumerate([4, 4, 2, 0, 3]):   # B B AE <b> T
+        lp[0, t, unit] = np.log(0.92)
+    [h] = lexicon_beam_search(lp, lexicon=lex, blank=0, beam_size=4)[0]
+    assert h.words == ("bat",) and h.tokens == (4, 2, 3) and h.timesteps == (0, 2, 4)
+
+
+def test_homophones_decode_as_the_first_word():
+    lex = Lexicon.build(["ab", ("AB", ["a", "b"])], VOCAB)
+    lp = np.log(np.array([[[0.1, 0.8, 0.05, 0.05], [0.1, 0.05, 0.8, 0.05]]]))
+    assert lexicon_beam_search(lp, lexicon=lex, blank=0)[0][0].words == ("ab",)
+
+
+def test_complete_hypotheses_are_kept_beside_the_beam():
+    """With beam 1 the best prefix is inside "abab", which 3 frames cannot finish."""
+    lex = Lexicon.build(["abab"], VOCAB)
+    lp = np.log(np.array([[[0.01, 0.97, 0.01, 0.01]] * 3]))
+    [h] = lexicon_beam_search(lp, lexicon=lex, blank=0, beam_size=1)[0]
+    assert h.tokens == () and h.words == () and h.score == pytest.approx(3 * np.log(0.01))
+
+
+def test_errors(tmp_path):
+    with pytest.raises(RnnkitError, match="^the lexicon is empty$"):
+        Lexicon.build([], VOCAB)
+    with pytest.raises(RnnkitError, match="^word 'abc' has unit 'c', which is not in the vocabulary$"):
+        Lexicon.build(["abc"], VOCAB)
+    with pytest.raises(RnnkitError, match="^word 'a_' is spelled with the blank '_'$"):
+        Lexicon.build(["a_"], VOCAB)
+    with pytest.raises(RnnkitError, match="^word 'x' has an empty spelling$"):
+        Lexicon.build([("x", [])], VOCAB)
+    with pytest.raises(RnnkitError, match="^cannot read lexicon"):
+        Lexicon.from_file(tmp_path / "missing.txt", VOCAB)
+    lex = Lexicon.build(["a|b"], VOCAB)
+    lp = np.zeros((1, 2, 4))
+    with pytest.raises(RnnkitError, match="^the lexicon spells words with the word separator id 3$"):
+        lexicon_beam_search(lp, lexicon=lex, blank=0, word_separator=3)
+    with pytest.raises(RnnkitError, match="^the lexicon spells words with unit id 3, outside the 3 output symbols$"):
+        lexicon_beam_search(lp[..., :3], lexicon=lex, blank=0)
+    with pytest.raises(RnnkitError, match="^the lexicon spells words with the blank id 1$"):
+        lexicon_beam_search(lp, lexicon=lex, blank=1)
+    with pytest.raises(ValueError, match=r"^word separator 0 must be a non-blank id in \[0, 4\)$"):
+        lexicon_beam_search(lp, lexicon=Lexicon.build(WORDS, VOCAB), blank=0, word_separator=0)
+    with pytest.raises(ValueError, match="^an optional separator needs word_separator$"):
+        lexicon_beam_search(lp, lexicon=lex, blank=0, optional_separator=True)
+    with pytest.raises(ValueError, match="^blank id 7 is outside the vocabulary of 4 symbols$"):
+        lexicon_beam_search(lp, lexicon=lex, blank=7)
