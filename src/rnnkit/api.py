@@ -34,9 +34,11 @@ class LanguageModel:
     step: int
 
     def sample(self, prime: str = "", length: int = 500, temperature: float = 1.0, top_k: int | None = None,
-               top_p: float | None = None, seed: int | None = None, stop: str | None = None) -> str:
+               top_p: float | None = None, seed: int | None = None, stop: str | None = None,
+               precision: str = "fp32") -> str:
         """One continuation of ``prime`` (see :func:`rnnkit.decoding.sampling.sample`)."""
-        return _sample(self.model, self.vocab, prime, length, temperature, top_k, top_p, seed, stop)[0]
+        return _sample(self.model, self.vocab, prime, length, temperature, top_k, top_p, seed, stop,
+                       precision=precision)[0]
 
     def sample_many(self, num_samples: int, prime: str = "", length: int = 500, **kwargs: Any) -> list[str]:
         """``num_samples`` continuations drawn as one batch."""

@@ -62,9 +62,9 @@ MODEL_OPTIONS = [
     ("--window", "window", _positive_int, "tdnn: inputs each output sees (default 5)"),
 ]
 TRAIN_OPTIONS = [
-    ("--batch-size", "batch_size", _positive_int, "streams per batch (default 32)"),
-    ("--bptt", "bptt", _positive_int, "steps per truncated-BPTT segment (default 128)"),
-    ("--lr", "lr", _positive_float, "peak learning rate of AdamW (default 3e-3)"),
+    ("--batch-size", "batch_size", _positive_int, "streams per batch (default 64)"),
+    ("--bptt", "bptt", _positive_int, "steps per truncated-BPTT segment (default 64)"),
+    ("--lr", "lr", _positive_float, "peak learning rate of AdamW (default 5e-3)"),
     ("--warmup-steps", "warmup_steps", int, "linear warmup steps (default 50)"),
     ("--weight-decay", "weight_decay", float, "AdamW weight decay on matrices (default 0.01)"),
     ("--clip-norm", "clip_norm", _positive_float, "gradient-norm clipping threshold (default 1.0)"),
@@ -77,6 +77,9 @@ TRAIN_OPTIONS = [
     ("--device", "device", str, "auto, cpu or cuda (default auto)"),
     ("--precision", "precision", str, "auto, fp32 or bf16 autocast (default auto: bf16 where the hardware has it)"),
 ]
+
+
+DATA_OPTIONS = ("corpus", "include", "max_chars", "valid_fraction", "max_valid_chars")
 
 
 def _add_options(parser: argparse.ArgumentParser, options: list[tuple[str, str, Any, str]]) -> None:
@@ -99,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--include", default=None, help="comma-separated globs of files to read from a directory or archive")
     train.add_argument("--max-chars", type=_positive_int, default=None, help="read at most this many characters (default 20M)")
     train.add_argument("--valid-fraction", type=_fraction, default=None, help="last fraction of the text for validation (default 0.1)")
+    train.add_argument("--max-valid-chars", type=_positive_int, default=None,
+                       help="score at most this many validation characters at each evaluation (default 250,000)")
     train.add_argument("--out", default=None, help="run folder to create")
     train.add_argument("--resume", default=None, metavar="RUN", help="continue the run in this folder")
     train.add_argument("--no-progress", action="store_true", help="no progress display")
@@ -124,6 +129,23 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--stop", default=None, help="stop right after writing this string")
     sm.add_argument("--num-samples", type=_positive_int, default=1, help="streams drawn as one batch")
     sm.add_argument("--device", default="cpu")
+    sm.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16 keeps the recurrent matrices in bf16 (faster on some CPUs; fp32 is exact)")
+
+    dc = sub.add_parser("decode", help="decode saved log-probabilities [B, T, C] (.npy, .npz, .safetensors)")
+    dc.add_argument("file", help="log-probabilities: .npy, .npz or .safetensors (keys log_probs, lengths)")
+    dc.add_argument("--lengths", default=None, help="comma-separated valid frames per utterance, or a .npy file")
+    dc.add_argument("--method", default="ctc_beam", help="argmax, merge_repeats, ctc_greedy, ctc_beam or ctc_lexicon")
+    dc.add_argument("--vocab", default=None, help="vocab.json (or a run folder) naming the output symbols")
+    dc.add_argument("--blank", default=None, help="blank id (default: the vocabulary's blank)")
+    dc.add_argument("--beam-size", type=_positive_int, default=None)
+    dc.add_argument("--nbest", type=_positive_int, default=None)
+    dc.add_argument("--lexicon", default=None, help="ctc_lexicon: word list, one 'word [unit ...]' a line")
+    dc.add_argument("--word-separator", default=None, help="ctc_lexicon: the output symbol between words")
+    dc.add_argument("--word-bonus", type=float, default=None)
+    dc.add_argument("--lm", default=None, help="ctc_beam: an n-gram LM (.json) or an rnnkit LM run folder")
+    dc.add_argument("--lm-weight", type=float, default=None)
+    dc.add_argument("--json", action="store_true", help="one JSON object per utterance")
     return parser
 
 
@@ -140,7 +162,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.out and args.out != args.resume:
             raise RnnkitError("--resume continues a run in its own folder: drop --out")
-        data_given = [f for f in ("corpus", "include", "max_chars", "valid_fraction") if getattr(args, f) is not None]
+        data_given = [f for f in DATA_OPTIONS if getattr(args, f) is not None]
         if data_given:
             raise RnnkitError(f"--resume reads the run's own corpus settings; drop --{data_given[0].replace('_', '-')}")
         charlm.resume_charlm(args.resume, model, train)
@@ -149,7 +171,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise RnnkitError("give --out RUN_FOLDER for a new run (or --resume RUN_FOLDER)")
     if "max_steps" not in train and "time_budget" not in train:
         train["time_budget"] = 300.0
-    data = {k: getattr(args, k) for k in ("corpus", "include", "max_chars", "valid_fraction") if getattr(args, k) is not None}
+    data = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
     from .configs import from_dict
 
     charlm.train_charlm(args.out, from_dict(charlm.DataConfig, data), model, from_dict(TrainConfig, train))
@@ -181,7 +203,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     check_sampling_args(args.length, args.temperature, args.top_k, args.top_p, args.num_samples)
     lm = load(args.run, device=args.device)
     texts = lm.sample_many(args.num_samples, args.prime, args.length, temperature=args.temperature,
-                           top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop=args.stop)
+                           top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop=args.stop,
+                           precision=args.precision)
     for i, text in enumerate(texts):
         if args.num_samples > 1:
             print(f"--- sample {i + 1}")
@@ -189,7 +212,77 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample}
+def _load_vocab(path: str):
+    import os
+
+    from .data.vocab import Vocabulary
+    from .training.checkpoint import read_json
+
+    if os.path.isdir(path):
+        path = os.path.join(path, "vocab.json")
+    return Vocabulary.from_json(read_json(path, "vocabulary"))
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    import os
+
+    from .decoding.decode import decode_file
+
+    vocab = _load_vocab(args.vocab) if args.vocab else None
+    options: dict[str, Any] = {}
+    if args.method not in ("argmax", "merge_repeats"):
+        if args.blank is not None:
+            options["blank"] = vocab.index(args.blank) if vocab and args.blank in vocab else int(args.blank)
+        elif vocab is not None and vocab.blank is not None:
+            options["blank"] = vocab.index(vocab.blank)
+        else:
+            raise RnnkitError(f"method {args.method} needs --blank, or a --vocab with a blank symbol")
+    for name in ("beam_size", "nbest", "word_bonus", "lm_weight"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.lexicon or args.word_separator is not None:
+        if vocab is None:
+            raise RnnkitError("--lexicon and --word-separator need --vocab")
+        from .decoding.lexicon import Lexicon
+
+        if args.lexicon:
+            options["lexicon"] = Lexicon.from_file(args.lexicon, vocab)
+        if args.word_separator is not None:
+            options["word_separator"] = vocab.index(args.word_separator) if args.word_separator in vocab else None
+            if options["word_separator"] is None:
+                raise RnnkitError(f"word separator {args.word_separator!r} is not an output symbol")
+    if args.lm:
+        if vocab is None:
+            raise RnnkitError("--lm needs --vocab to map output symbols to the LM's")
+        if os.path.isdir(args.lm):
+            from .api import load
+            from .decoding.rnnlm import RecurrentLMScorer
+
+            lm = load(args.lm)
+            options["lm"] = RecurrentLMScorer(lm.model, lm.vocab, vocab)
+        else:
+            from .decoding.ngram import NgramLM
+
+            options["lm"] = NgramLM.load(args.lm)
+    lengths: Any = args.lengths
+    if lengths and not lengths.endswith(".npy"):
+        try:
+            lengths = [int(n) for n in lengths.split(",")]
+        except ValueError:
+            raise RnnkitError(f"--lengths must be comma-separated integers or a .npy file, got {args.lengths!r}") from None
+    results = decode_file(args.file, args.method, lengths=lengths, **options)
+    for i, nbest in enumerate(results):
+        if args.json:
+            hyps = [{**h.to_dict(), **({"text": h.text(vocab)} if vocab else {})} for h in nbest]
+            print(json.dumps({"utterance": i, "hypotheses": hyps}))
+        else:
+            for h in nbest:
+                text = h.text(vocab) if vocab else " ".join(map(str, h.tokens))
+                print(f"{i}\t{h.score:.4f}\t{text}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "decode": cmd_decode}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

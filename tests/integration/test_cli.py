@@ -122,3 +122,28 @@ def test_corrupted_run_folder_is_a_clear_error(tmp_path, trained):
     assert_one_line_error(rnnkit("sample", str(run)), "corrupted")
     weights.unlink()
     assert_one_line_error(rnnkit("sample", str(run)), "incomplete")
+
+
+def test_decode_saved_log_probs(tmp_path):
+    import numpy as np
+
+    from rnnkit.data.vocab import Vocabulary
+    from rnnkit.training.checkpoint import atomic_write_json
+
+    vocab = Vocabulary(tokens=("_", "a", "b"), unk=None, blank="_", kind="char")
+    atomic_write_json(str(tmp_path / "vocab.json"), vocab.to_json())
+    # Frames: a a _ a b -> CTC "aab"... read: a, a (merged), blank, a, b => "aab"
+    frames = [1, 1, 0, 1, 2]
+    lp = np.full((1, 5, 3), np.log(0.05), dtype=np.float32)
+    lp[0, np.arange(5), frames] = np.log(0.9)
+    np.save(tmp_path / "lp.npy", lp)
+    (tmp_path / "words.txt").write_text("aab\nab\n")
+    for method, extra in [("ctc_greedy", []), ("ctc_beam", ["--beam-size", "8", "--nbest", "2"]),
+                          ("ctc_lexicon", ["--lexicon", str(tmp_path / "words.txt")])]:
+        out = rnnkit("decode", str(tmp_path / "lp.npy"), "--method", method, "--vocab", str(tmp_path), "--json", *extra)
+        assert out.returncode == 0, out.stderr
+        result = json.loads(out.stdout.splitlines()[0])
+        assert result["hypotheses"][0]["text"] == "aab", (method, result)
+    assert_one_line_error(rnnkit("decode", str(tmp_path / "missing.npy"), "--blank", "0"), "missing.npy")
+    assert_one_line_error(rnnkit("decode", str(tmp_path / "lp.npy"), "--method", "ctc_beam"), "needs --blank")
+    assert_one_line_error(rnnkit("decode", str(tmp_path / "lp.npy"), "--method", "nope", "--blank", "0"), "unknown decoding method")

@@ -61,14 +61,29 @@ def encode_prime(vocab: Vocabulary, prime: str) -> torch.Tensor:
     return torch.from_numpy(vocab.encode(prime))
 
 
+def draw(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,
+         generator: torch.Generator) -> torch.Tensor:
+    """One symbol per row of ``logits`` [B, C]: argmax at temperature 0, else a seeded draw."""
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    if top_p is None and top_k is not None and top_k < logits.shape[-1]:
+        # Draw among the k best directly: fewer ops than masking the whole row.
+        values, index = torch.topk(logits, top_k, dim=-1)
+        pick = torch.multinomial(torch.softmax(values / temperature, dim=-1), 1, generator=generator)
+        return index.gather(1, pick)[:, 0]
+    probs = torch.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
 @torch.no_grad()
 def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: int = 500, temperature: float = 1.0,
            top_k: int | None = None, top_p: float | None = None, seed: int | None = None, stop: str | None = None,
-           num_samples: int = 1) -> list[str]:
+           num_samples: int = 1, precision: str = "fp32") -> list[str]:
     """Generate ``num_samples`` continuations of ``prime`` (the prime itself is not returned).
 
     Each stream stops after ``length`` symbols or right after it writes ``stop`` (kept in the
-    text). Streams run as one batch; the same ``seed`` gives the same texts.
+    text). Streams run as one batch; the same ``seed`` gives the same texts. ``precision="bf16"``
+    keeps the recurrent matrices in bf16 for speed (see :class:`~rnnkit.models.stepper.Stepper`).
     """
     check_sampling_args(length, temperature, top_k, top_p, num_samples)
     model.eval()
@@ -76,27 +91,25 @@ def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: i
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
     ids = encode_prime(vocab, prime).to(device)
-    stepper = Stepper(model)
+    stepper = Stepper(model, precision)
     logits = stepper.prime(ids[None, :].expand(num_samples, -1))
-    out: list[list[int]] = [[] for _ in range(num_samples)]
+    chosen: list[torch.Tensor] = []
     texts = [""] * num_samples
-    active = list(range(num_samples))
-    for _ in range(length):
-        if temperature == 0:
-            nxt = logits.argmax(dim=-1)
-        else:
-            probs = torch.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
-            nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
-        chosen = nxt.tolist()
-        for i in active:
-            out[i].append(chosen[i])
-        if stop:
-            for i in list(active):
-                texts[i] += vocab.tokens[chosen[i]]
-                if texts[i].endswith(stop):
-                    active.remove(i)
-            if not active:
+    ends = [length] * num_samples
+    for t in range(length):
+        nxt = draw(logits, temperature, top_k, top_p, generator)
+        chosen.append(nxt)
+        if stop:  # per-stream text only when an end string must be found
+            for i, sym in enumerate(nxt.tolist()):
+                if ends[i] == length:
+                    texts[i] += vocab.tokens[sym]
+                    if texts[i].endswith(stop):
+                        ends[i] = t + 1
+            if all(e < length for e in ends):
                 break
-        logits = stepper.step(nxt)
-    return [vocab.decode(seq) for seq in out]
-
+        if t + 1 < length:
+            logits = stepper.step(nxt)
+    if not chosen:
+        return [""] * num_samples
+    rows = torch.stack(chosen, dim=1).tolist()  # [B, T]: one sync at the end, not one per step
+    return [vocab.decode(row[:end]) for row, end in zip(rows, ends)]

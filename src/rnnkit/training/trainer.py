@@ -30,9 +30,11 @@ from .runtime import Runtime
 class TrainConfig:
     """Optimisation settings; saved in every run folder's config.json."""
 
-    batch_size: int = 32
-    bptt: int = 128  # stream tasks: steps per truncated-BPTT segment
-    lr: float = 3e-3
+    # Tuned for time to quality on a 2-core CPU (benchmarks/charlm_speed_quality.py): more, shorter
+    # segments beat fewer long ones; 64 x 64 keeps bf16 matrix products large enough to be efficient.
+    batch_size: int = 64
+    bptt: int = 64  # stream tasks: steps per truncated-BPTT segment
+    lr: float = 5e-3
     min_lr_ratio: float = 0.05  # the cosine schedule ends at lr * min_lr_ratio
     warmup_steps: int = 50
     weight_decay: float = 0.01

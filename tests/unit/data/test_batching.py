@@ -42,3 +42,30 @@ def test_new_stream_flag_marks_epoch_starts():
     s = EpochStreams(torch.arange(100), 2, 10, seed=0)
     flags = [s.next_batch().new_stream for _ in range(12)]
     assert flags[0] and not any(flags[1:5]) and flags[5]
+
+
+def test_sequence_batches_pad_and_resume():
+    from rnnkit.data.batching import SequenceBatches
+
+    examples = [(torch.arange(n) + 1, torch.arange(n)) for n in range(1, 11)]
+    a = SequenceBatches(examples, 3, seed=1)
+    batch = a.next_batch()
+    assert batch.inputs.shape[0] == 3 and batch.lengths.max() == batch.inputs.shape[1]
+    for row, n in zip(batch.inputs, batch.lengths):
+        assert (row[n:] == 0).all() and (row[:n] > 0).all()
+    assert (batch.targets[batch.targets != -100] >= 0).all()
+    for _ in range(5):
+        a.next_batch()
+    pos = a.position()
+    expected = [a.next_batch().inputs for _ in range(6)]
+    b = SequenceBatches(examples, 3, seed=1)
+    b.seek(pos)
+    assert all(torch.equal(e, b.next_batch().inputs) for e in expected)
+
+
+def test_sequence_batches_labels_stack_for_many_to_one():
+    from rnnkit.data.batching import SequenceBatches
+
+    batch = SequenceBatches([(torch.ones(3, 2), torch.tensor(1)), (torch.ones(5, 2), torch.tensor(0))], 2,
+                            shuffle=False).next_batch()
+    assert batch.targets.tolist() == [1, 0] and batch.inputs.shape == (2, 5, 2) and batch.target_lengths is None
