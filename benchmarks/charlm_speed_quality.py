@@ -9,6 +9,7 @@ same wall-clock budget, then is scored on the whole validation text by the same 
 * ``rnnkit``      - ``rnnkit train charlm`` with its default settings and only ``--time-budget`` set
 * ``plain-fp32``  - the 60-line loop below: nn.Embedding + nn.LSTM 2x512 + nn.Linear, AdamW, fp32
 * ``plain-bf16``  - the same loop under bf16 autocast
+* ``rnnkit:--flag=value`` - rnnkit with extra flags, e.g. ``rnnkit:--dropout=0.2``
 
 Reported: validation nats/char, training chars/s, steps, peak RSS of the training process.
 Run it on an otherwise idle machine: the systems run one after another, so load that comes
@@ -127,8 +128,10 @@ def run_rnnkit(corpus: str, budget: float, extra: list[str]) -> dict:
 
 def child(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    if args.child == "rnnkit":
-        result = run_rnnkit(args.corpus, args.budget, args.rnnkit_args.split())
+    if args.child.startswith("rnnkit"):
+        # "rnnkit" runs the defaults; "rnnkit:--dropout=0.2" adds flags (comma- or space-separated).
+        extra = args.child.partition(":")[2].replace(",", " ").replace("=", " ").split()
+        result = run_rnnkit(args.corpus, args.budget, args.rnnkit_args.split() + extra)
     else:
         result = run_plain(args.corpus, args.budget, bf16=(args.child == "plain-bf16"))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -139,7 +142,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--corpus", required=True)
     p.add_argument("--budgets", default="180", help="comma-separated seconds, e.g. 60,180,900")
-    p.add_argument("--systems", default="rnnkit,plain-fp32,plain-bf16")
+    p.add_argument("--systems", default="rnnkit,plain-fp32,plain-bf16",
+                   help="comma-separated; 'rnnkit:--dropout=0.2' is rnnkit with extra flags")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     p.add_argument("--rnnkit-args", default="", help="extra rnnkit train flags (default: none, i.e. defaults)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -150,8 +154,9 @@ def main() -> None:
     if not os.path.exists(args.corpus):
         raise SystemExit(f"corpus not found: {args.corpus}")
     rows = []
+    systems = [s for s in args.systems.split(",") if s]
     for budget in [float(b) for b in args.budgets.split(",")]:
-        for system in args.systems.split(","):
+        for system in systems:
             cmd = [sys.executable, __file__, "--corpus", args.corpus, "--child", system, "--budget", str(budget),
                    "--threads", str(args.threads), "--rnnkit-args", args.rnnkit_args]
             proc = subprocess.run(cmd, capture_output=True, text=True)
