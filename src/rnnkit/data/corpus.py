@@ -70,10 +70,13 @@ def parse_include(include: str | None) -> list[str]:
 
 
 def _matches(path: str, patterns: list[str]) -> bool:
+    """A pattern without '/' matches file names; one with '/' matches the path or any tail of it,
+    so 'kernel/sched/*.c' finds 'linux-source-6.1/kernel/sched/core.c' inside an archive."""
     if not patterns:
         return True
     base = os.path.basename(path)
-    return any(fnmatch.fnmatch(base, p) or fnmatch.fnmatch(path, p) for p in patterns)
+    return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(path, "*/" + p) if "/" in p else fnmatch.fnmatch(base, p)
+               for p in patterns)
 
 
 def _decode(data: bytes, stats: CorpusStats) -> str | None:

@@ -29,6 +29,9 @@ def test_tar_archive_streams_matching_members(tmp_path, code_dir):
         tar.add(code_dir, arcname="linux-source")
     c = read_corpus(str(archive), include="*.h")
     assert c.stats.files == 1 and "#define N 10" in c.text
+    # A pattern with a folder matches the tail of member paths (archives have a top folder).
+    c = read_corpus(str(archive), include="sub/*.h")
+    assert c.stats.files == 1 and "#define N 10" in c.text
 
 
 def test_max_chars_truncates(code_dir):
