@@ -21,12 +21,14 @@ from torch import nn
 VOCAB, EMB, HIDDEN, LAYERS, BATCH, BPTT = 65, 128, 512, 2, 32, 128
 
 
-def flops_per_char(cell_gates: int = 4) -> float:
-    """Training FLOPs per character: 2 (multiply-add) x 3 (forward, two backward products) x weights used."""
+def flops_per_char(cell_gates: int = 4, recurrent: bool = True) -> float:
+    """Training FLOPs per character: 2 (multiply-add) x 3 (forward, two backward products) x weights used.
+
+    minGRU / minLSTM have no recurrent matrix: their gates read the input only."""
     weights = 0
     size_in = EMB
     for _ in range(LAYERS):
-        weights += cell_gates * HIDDEN * (size_in + HIDDEN)
+        weights += cell_gates * HIDDEN * (size_in + (HIDDEN if recurrent else 0))
         size_in = HIDDEN
     weights += HIDDEN * VOCAB
     return 6.0 * weights
@@ -99,20 +101,21 @@ def main() -> None:
     p.add_argument("--cells", default="lstm", help="rnnkit cells to time, e.g. lstm,gru,mingru,minlstm")
     args = p.parse_args()
     peak32, peak16 = gemm_peak(torch.float32), gemm_peak(torch.bfloat16)
-    rows = [("plain nn.LSTM loop", "fp32", time_steps(plain_step_fn(False), args.warmup, args.steps), 4),
-            ("plain nn.LSTM loop", "bf16", time_steps(plain_step_fn(True), args.warmup, args.steps), 4)]
+    rows = [("plain nn.LSTM loop", "fp32", time_steps(plain_step_fn(False), args.warmup, args.steps), (4, True)),
+            ("plain nn.LSTM loop", "bf16", time_steps(plain_step_fn(True), args.warmup, args.steps), (4, True))]
     for cell in args.cells.split(","):
-        gates = {"lstm": 4, "gru": 3}.get(cell, 0)
+        gates = {"lstm": 4, "gru": 3, "mingru": 2, "minlstm": 3}[cell]
         for precision in ("fp32", "bf16"):
-            rows.append((f"rnnkit {cell}", precision, time_steps(rnnkit_step_fn(cell, precision), args.warmup, args.steps), gates))
+            rows.append((f"rnnkit {cell}", precision, time_steps(rnnkit_step_fn(cell, precision), args.warmup, args.steps),
+                         (gates, not cell.startswith("min"))))
     base = rows[0][2]
     print(f"Command: python {' '.join(sys.argv)}")
     print(f"Machine: {os.cpu_count()} CPU threads, torch {torch.__version__}, {torch.get_num_threads()} intra-op threads")
     print(f"Measured GEMM peak (2048^3 matmul): fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s\n")
     print("| system | precision | chars/s | vs plain fp32 | GFLOP/s | % of GEMM peak |")
     print("|---|---|---|---|---|---|")
-    for name, precision, rate, gates in rows:
-        gflops = rate * flops_per_char(gates) / 1e9 if gates else float("nan")
+    for name, precision, rate, (gates, recurrent) in rows:
+        gflops = rate * flops_per_char(gates, recurrent) / 1e9
         peak = peak16 if precision == "bf16" else peak32
         print(f"| {name} | {precision} | {rate:,.0f} | {rate / base:.2f}x | {gflops:.0f} | {100 * gflops / peak:.0f}% |")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import string
 import sys
 import time
 
@@ -21,7 +22,7 @@ from rnnkit.data.vocab import Vocabulary
 from rnnkit.decoding.sampling import sample
 from rnnkit.models.model import ModelConfig, build_model
 
-VOCAB = Vocabulary.build_chars("".join(chr(32 + i) for i in range(64)) + "\n")
+VOCAB = Vocabulary.build_chars(string.printable)
 PRIME = "def main():\n    return parse(x)"
 
 
