@@ -100,21 +100,13 @@ def _walk_dir(root: str) -> Iterator[str]:
             yield os.path.join(dirpath, name)
 
 
-def _read_files(paths: Iterable[str], root: str, patterns: list[str], max_chars: int, stats: CorpusStats) -> list[str]:
+def _collect(blobs: Iterable[bytes | None], max_chars: int, stats: CorpusStats) -> list[str]:
+    """Decode the files' bytes until ``max_chars`` characters are read (None: a file that could
+    not be read). The generator is not drawn further, so an archive is read no further than needed."""
     parts: list[str] = []
     total = 0
-    for path in paths:
-        rel = os.path.relpath(path, root)
-        if not _matches(rel, patterns):
-            stats.skipped_unmatched += 1
-            continue
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            log.warning("skipping unreadable file %s: %s", path, exc)
-            continue
-        text = _decode(data, stats)
+    for data in blobs:
+        text = _decode(data, stats) if data is not None else None
         if text is None:
             continue
         parts.append(text)
@@ -125,32 +117,42 @@ def _read_files(paths: Iterable[str], root: str, patterns: list[str], max_chars:
     return parts
 
 
+def _dir_blobs(paths: Iterable[str], root: str, patterns: list[str], stats: CorpusStats) -> Iterator[bytes | None]:
+    """The bytes of each matching file; files that do not match are counted, not read."""
+    for path in paths:
+        if not _matches(os.path.relpath(path, root), patterns):
+            stats.skipped_unmatched += 1
+            continue
+        try:
+            with open(path, "rb") as f:
+                yield f.read()
+        except OSError as exc:
+            log.warning("skipping unreadable file %s: %s", path, exc)
+            yield None
+
+
+def _tar_blobs(tar: tarfile.TarFile, patterns: list[str], stats: CorpusStats) -> Iterator[bytes | None]:
+    for member in tar:
+        if not member.isfile():
+            continue
+        if not _matches(member.name, patterns):
+            stats.skipped_unmatched += 1
+            continue
+        fileobj = tar.extractfile(member)
+        yield fileobj.read() if fileobj is not None else None
+
+
+def _read_files(paths: Iterable[str], root: str, patterns: list[str], max_chars: int, stats: CorpusStats) -> list[str]:
+    return _collect(_dir_blobs(paths, root, patterns, stats), max_chars, stats)
+
+
 def _read_tar(path: str, patterns: list[str], max_chars: int, stats: CorpusStats) -> list[str]:
-    parts: list[str] = []
-    total = 0
     try:
         # Stream mode ("r|*"): one pass over the compressed archive, nothing unpacked to disk.
         with tarfile.open(path, mode="r|*") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                if not _matches(member.name, patterns):
-                    stats.skipped_unmatched += 1
-                    continue
-                fileobj = tar.extractfile(member)
-                if fileobj is None:
-                    continue
-                text = _decode(fileobj.read(), stats)
-                if text is None:
-                    continue
-                parts.append(text)
-                total += len(text)
-                if total >= max_chars:
-                    stats.truncated = True
-                    break
+            return _collect(_tar_blobs(tar, patterns, stats), max_chars, stats)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise RnnkitError(f"cannot read archive {path}: {exc}") from None
-    return parts
 
 
 def python_stdlib_dir() -> str:

@@ -15,12 +15,13 @@ checkpoint or the new one, never a mix; older weight files are deleted only afte
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors import SafetensorError
@@ -32,20 +33,26 @@ FORMAT = 1
 MANIFEST = "checkpoint.json"
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
+@contextlib.contextmanager
+def _replacing(path: str) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; on success it is fsync'ed and renamed onto ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
+    with _replacing(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 def atomic_write_json(path: str, obj: Any) -> None:
@@ -53,20 +60,12 @@ def atomic_write_json(path: str, obj: Any) -> None:
 
 
 def _atomic_save_tensors(path: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    os.close(fd)
-    try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+    """Save tensors as safetensors atomically; returns the file's SHA-256."""
+    with _replacing(path) as tmp:
+        # clone(): tied weights share storage, which safetensors refuses to save twice.
+        save_file({k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
         with open(tmp, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return digest
+            return hashlib.sha256(f.read()).hexdigest()
 
 
 def read_json(path: str, what: str) -> Any:

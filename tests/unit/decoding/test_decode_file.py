@@ -3,7 +3,7 @@ import pytest
 import torch
 from safetensors.numpy import save_file
 
-from _ctc_reference import random_log_probs
+from ctc_reference import random_log_probs
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.decoding import (METHODS, Lexicon, decode_batch, decode_file, greedy_decode, lexicon_beam_search,
                              load_log_probs, prefix_beam_search)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from _ctc_reference import label_log_probs, random_log_probs
+from ctc_reference import label_log_probs, random_log_probs
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.decoding.lexicon import Lexicon, lexicon_beam_search
 from rnnkit.errors import RnnkitError

@@ -10,14 +10,7 @@ from rnnkit.data.vocab import Vocabulary
 from rnnkit.errors import RnnkitError
 from rnnkit.losses.ctc import blank_id, ctc_loss, ctc_min_frames
 
-
-def collapse(path, blank):
-    out, prev = [], None
-    for s in path:
-        if s != prev and s != blank:
-            out.append(s)
-        prev = s
-    return tuple(out)
+from ctc_reference import collapse  # tests/ctc_reference.py: the brute-force helpers shared with the decoder tests
 
 
 def forward_nll(log_probs, target, blank):

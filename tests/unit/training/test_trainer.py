@@ -94,3 +94,11 @@ def test_bf16_trained_run_samples_in_fp32_on_cpu(tmp_path, tiny_corpus):
     assert len(text) == 30 and text == lm.sample("the ", length=30, seed=0)
     score = lm.score("the cat sat on the mat.\n")
     assert 0 < score["nats_per_char"] < 10 and score["chars"] == 23
+
+
+def test_tied_weights_save_and_load(tmp_path, tiny_corpus):
+    model = dict(hidden_size=16, embedding_dim=16, num_layers=1, tie_weights=True)
+    train_charlm(str(tmp_path / "r"), DataConfig(corpus=tiny_corpus), model, _train_cfg(max_steps=2))
+    lm = rnnkit.load(str(tmp_path / "r"))
+    assert lm.model.head.weight is lm.model.input.weight
+    assert len(lm.sample("the", length=5, seed=0)) == 5
