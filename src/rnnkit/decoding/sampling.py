@@ -27,9 +27,9 @@ def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, t
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p is not None and top_p < 1.0:
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+        probs = torch.softmax(sorted_logits, dim=-1)
         # Drop a symbol when the ones before it already reach top_p (the first always stays).
-        drop_sorted = (cum - torch.softmax(sorted_logits, dim=-1)) >= top_p
+        drop_sorted = (probs.cumsum(dim=-1) - probs) >= top_p
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
@@ -86,6 +86,8 @@ def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: i
     keeps the recurrent matrices in bf16 for speed (see :class:`~rnnkit.models.stepper.Stepper`).
     """
     check_sampling_args(length, temperature, top_k, top_p, num_samples)
+    if precision not in ("fp32", "bf16"):
+        raise RnnkitError(f"sampling precision must be fp32 or bf16, got {precision!r}")
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
