@@ -1,7 +1,6 @@
 """Shared fixtures: small corpora written by rnnkit's authors (no third-party text)."""
 from __future__ import annotations
 
-import os
 import random
 
 import pytest

@@ -15,8 +15,6 @@ inputs, concatenated, through a tanh layer.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -113,5 +111,3 @@ class TDNNEncoder(nn.Module):
             out = out * mask[..., None]
         return out, new_state
 
-
-EncoderFactory = Callable[..., nn.Module]

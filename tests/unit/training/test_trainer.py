@@ -4,7 +4,6 @@ import pytest
 import torch
 
 import rnnkit
-from rnnkit.data.corpus import read_corpus
 from rnnkit.errors import RnnkitError
 from rnnkit.recipes.charlm import DataConfig, resume_charlm, train_charlm
 from rnnkit.training.metrics import read_metrics
