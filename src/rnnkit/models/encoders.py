@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .dropout import FastDropout
+
 State = tuple[torch.Tensor, ...]
 
 RNN_CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
@@ -48,6 +50,9 @@ class RecurrentEncoder(nn.Module):
             raise ValueError(f"unknown recurrent cell {cell!r}")
         self.cell = cell
         self.output_size = hidden_size * (2 if bidirectional else 1)
+        # Between layers in training on CPU the stack runs one layer at a time with FastDropout:
+        # nn.LSTM's own inter-layer dropout draws its mask with bernoulli_, which is slow there.
+        self.between = FastDropout(dropout if num_layers > 1 else 0.0)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -59,9 +64,37 @@ class RecurrentEncoder(nn.Module):
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, new = self.rnn(packed, hx)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=total)
+        elif self.training and self.between.p > 0 and x.device.type == "cpu":
+            out, new = self._layer_by_layer(x, hx)
         else:
             out, new = self.rnn(x, hx)
         return out, (tuple(new) if self.cell == "lstm" else (new,))
+
+    def _layer_by_layer(self, x: torch.Tensor, hx):
+        """The stacked forward with :class:`FastDropout` between layers (same maths as ``self.rnn``)."""
+        rnn = self.rnn
+        dirs = 2 if rnn.bidirectional else 1
+        if hx is None:
+            zeros = x.new_zeros(rnn.num_layers * dirs, x.shape[0], rnn.hidden_size)
+            hx = (zeros, zeros) if self.cell == "lstm" else zeros
+        run = {"lstm": torch._VF.lstm, "gru": torch._VF.gru, "rnn_tanh": torch._VF.rnn_tanh,
+               "rnn_relu": torch._VF.rnn_relu}[self.cell]
+        per_layer = len(rnn._flat_weights) // rnn.num_layers
+        outs_h, outs_c = [], []
+        for k in range(rnn.num_layers):
+            if k:
+                x = self.between(x)
+            weights = rnn._flat_weights[k * per_layer:(k + 1) * per_layer]
+            rows = slice(k * dirs, (k + 1) * dirs)
+            if self.cell == "lstm":
+                x, h, c = run(x, (hx[0][rows], hx[1][rows]), weights, rnn.bias, 1, 0.0, True,
+                              rnn.bidirectional, True)
+                outs_c.append(c)
+            else:
+                x, h = run(x, hx[rows], weights, rnn.bias, 1, 0.0, True, rnn.bidirectional, True)
+            outs_h.append(h)
+        h = torch.cat(outs_h)
+        return x, ((h, torch.cat(outs_c)) if self.cell == "lstm" else h)
 
 
 class TDNNEncoder(nn.Module):
@@ -85,7 +118,7 @@ class TDNNEncoder(nn.Module):
             layers.append(nn.Conv1d(size, hidden_size, kernel_size=window if i == 0 else 1))
             size = hidden_size
         self.layers = nn.ModuleList(layers)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
         self.output_size = hidden_size
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,

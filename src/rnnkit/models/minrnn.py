@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .dropout import FastDropout
 from .encoders import State
 
 MIN_KINDS = ("gru", "lstm")
@@ -293,7 +294,7 @@ class MinRNNEncoder(nn.Module):
         self.layers = nn.ModuleList(
             MinRNNLayer(input_size if i == 0 else hidden_size, hidden_size, kind) for i in range(num_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(hidden_size) for _ in range(num_layers - 1))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
         self.output_size = hidden_size
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,

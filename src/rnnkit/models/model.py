@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import RnnkitError
+from .dropout import FastDropout
 from .encoders import RNN_CELLS, RecurrentEncoder, State, TDNNEncoder
 
 CELLS = RNN_CELLS + ("tdnn", "mingru", "minlstm")
@@ -100,9 +101,9 @@ class SequenceModel(nn.Module):
             self.input: nn.Module = nn.Embedding(cfg.vocab_size, cfg.embedding_dim)
         else:
             self.input = nn.Linear(cfg.input_size, cfg.embedding_dim)
-        self.input_dropout = nn.Dropout(cfg.dropout)
+        self.input_dropout = FastDropout(cfg.dropout)
         self.encoder = build_encoder(cfg, cfg.embedding_dim)
-        self.output_dropout = nn.Dropout(cfg.dropout)
+        self.output_dropout = FastDropout(cfg.dropout)
         self.head = nn.Linear(self.encoder.output_size, cfg.num_outputs)
         if cfg.tie_weights:
             self.head.weight = self.input.weight
