@@ -9,6 +9,7 @@ same wall-clock budget, then is scored on the whole validation text by the same 
 * ``rnnkit``      - ``rnnkit train charlm`` with its default settings and only ``--time-budget`` set
 * ``plain-fp32``  - the 60-line loop below: nn.Embedding + nn.LSTM 2x512 + nn.Linear, AdamW, fp32
 * ``plain-bf16``  - the same loop under bf16 autocast
+* ``plain-bf16-dropout`` - the bf16 loop with dropout 0.2 between the LSTM layers and before the head
 * ``rnnkit:--flag=value`` - rnnkit with extra flags, e.g. ``rnnkit:--dropout=0.2``
 
 Reported: validation nats/char, training chars/s, steps, peak RSS of the training process.
@@ -57,24 +58,42 @@ def valid_loss(forward, ids: torch.Tensor, streams: int = 16, bptt: int = 256) -
 
 # ---- the plain reference loop (kept short and ordinary on purpose) ------------------------------
 class PlainLM(nn.Module):
-    def __init__(self, vocab: int, hidden: int = 512, layers: int = 2, emb: int = 128):
+    def __init__(self, vocab: int, hidden: int = 512, layers: int = 2, emb: int = 128, dropout: float = 0.0):
         super().__init__()
         self.emb = nn.Embedding(vocab, emb)
-        self.lstm = nn.LSTM(emb, hidden, layers, batch_first=True)
+        self.lstm = nn.LSTM(emb, hidden, layers, batch_first=True, dropout=dropout)
+        self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, vocab)
 
     def forward(self, x, state=None):
         h, state = self.lstm(self.emb(x), state)
-        return self.out(h), state
+        return self.out(self.drop(h)), state
 
 
-def run_plain(corpus: str, budget: float, bf16: bool, batch: int = 32, seq: int = 128, lr: float = 2e-3) -> dict:
+def run_plain(corpus: str, budget: float, bf16: bool, batch: int = 32, seq: int = 128, lr: float = 2e-3,
+              dropout: float = 0.0, marks: tuple[float, ...] = ()) -> dict:
+    """Train for ``budget`` seconds; also score validation when training time passes each of ``marks``
+    (the clock stops while scoring). The loop has no schedule, so the loss at a mark is the loss a
+    run with that budget would end at."""
     torch.manual_seed(0)
     chars, train, valid = load_split(corpus)
-    model = PlainLM(len(chars))
+    model = PlainLM(len(chars), dropout=dropout)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
+
+    def fwd(x, state):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return model(x, state)
+
+    at = {}
+    pending = sorted(m for m in marks if m < budget)
     steps, start = 0, time.monotonic()
     while time.monotonic() - start < budget:
+        if pending and time.monotonic() - start >= pending[0]:
+            paused = time.monotonic()
+            model.eval()
+            at[str(int(pending.pop(0)))] = {"valid_loss": valid_loss(fwd, valid), "steps": steps}
+            model.train()
+            start += time.monotonic() - paused
         ix = torch.randint(0, train.numel() - seq - 1, (batch,))
         x = torch.stack([train[i:i + seq] for i in ix])
         y = torch.stack([train[i + 1:i + seq + 1] for i in ix])
@@ -88,12 +107,8 @@ def run_plain(corpus: str, budget: float, bf16: bool, batch: int = 32, seq: int 
         steps += 1
     elapsed = time.monotonic() - start
     model.eval()
-
-    def fwd(x, state):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            return model(x, state)
-
-    return {"valid_loss": valid_loss(fwd, valid), "chars_per_s": steps * batch * seq / elapsed, "steps": steps}
+    return {"valid_loss": valid_loss(fwd, valid), "chars_per_s": steps * batch * seq / elapsed, "steps": steps,
+            "at": at}
 # --------------------------------------------------------------------------------------------------
 
 
@@ -132,7 +147,9 @@ def child(args: argparse.Namespace) -> None:
         extra = args.child.partition(":")[2].replace(",", " ").replace("=", " ").split()
         result = run_rnnkit(args.corpus, args.budget, args.rnnkit_args.split() + extra)
     else:
-        result = run_plain(args.corpus, args.budget, bf16=(args.child == "plain-bf16"))
+        result = run_plain(args.corpus, args.budget, bf16=args.child.startswith("plain-bf16"),
+                           dropout=0.2 if args.child.endswith("-dropout") else 0.0,
+                           marks=tuple(float(m) for m in args.marks.split(",") if m))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(result))
 
@@ -145,6 +162,10 @@ def main() -> None:
                    help="comma-separated; 'rnnkit:--dropout=0.2' is rnnkit with extra flags")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     p.add_argument("--rnnkit-args", default="", help="extra rnnkit train flags (default: none, i.e. defaults)")
+    p.add_argument("--plain-once", action="store_true",
+                   help="run the plain loops only at the largest budget and read their smaller-budget losses "
+                        "off that run (they have no schedule, so this is what shorter runs would reach)")
+    p.add_argument("--marks", default="", help=argparse.SUPPRESS)
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--budget", type=float, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -154,10 +175,14 @@ def main() -> None:
         raise SystemExit(f"corpus not found: {args.corpus}")
     rows = []
     systems = [s for s in args.systems.split(",") if s]
-    for budget in [float(b) for b in args.budgets.split(",")]:
+    budgets = [float(b) for b in args.budgets.split(",")]
+    for budget in budgets:
         for system in systems:
+            if args.plain_once and system.startswith("plain") and budget != max(budgets):
+                continue
             cmd = [sys.executable, __file__, "--corpus", args.corpus, "--child", system, "--budget", str(budget),
-                   "--threads", str(args.threads), "--rnnkit-args", args.rnnkit_args]
+                   "--threads", str(args.threads), "--rnnkit-args", args.rnnkit_args,
+                   "--marks", ",".join(str(b) for b in budgets if b < budget) if args.plain_once else ""]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
             if proc.returncode != 0 or not line:
@@ -165,12 +190,15 @@ def main() -> None:
                 raise SystemExit(f"{system} failed")
             r = json.loads(line[0][7:])
             rows.append((budget, system, r))
+            for mark, got in r.pop("at", {}).items():  # the same plain run, read at a smaller budget
+                rows.append((float(mark), system + " (same run, at this time)",
+                             {**r, "valid_loss": got["valid_loss"], "steps": got["steps"]}))
             print(f"# {system} {budget:.0f}s: {json.dumps(r)}", file=sys.stderr, flush=True)
     print(f"\nCommand: python {' '.join(sys.argv)}")
     print(f"Machine: {os.cpu_count()} CPU threads, torch {torch.__version__}, {args.threads} intra-op threads\n")
     print("| budget (s) | system | valid loss (nats/char) | chars/s | steps | peak RSS (MB) |")
     print("|---|---|---|---|---|---|")
-    for budget, system, r in rows:
+    for budget, system, r in sorted(rows, key=lambda row: row[0]):
         print(f"| {budget:.0f} | {system} | {r['valid_loss']:.4f} | {r['chars_per_s']:,.0f} | {r['steps']} | {r['peak_rss_mb']:.0f} |")
     for budget in sorted({b for b, _, _ in rows}):
         got = {s: r for b, s, r in rows if b == budget}

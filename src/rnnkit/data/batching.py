@@ -129,6 +129,10 @@ class EpochStreams:
     def position(self) -> dict[str, int]:
         return {"epoch": self.epoch, "segment": self.segment}
 
+    def passes(self) -> float:
+        """How many passes over the text the batches handed out so far make (epochs, fractional)."""
+        return self.epoch + self.segment / max(self._batcher.num_segments, 1)
+
     def seek(self, position: dict[str, int]) -> None:
         self.epoch, self.segment = int(position["epoch"]), int(position["segment"])
         self._batcher = self._make(self.epoch)
@@ -185,6 +189,10 @@ class SequenceBatches:
 
     def position(self) -> dict[str, int]:
         return {"epoch": self.epoch, "index": self.index}
+
+    def passes(self) -> float:
+        """How many passes over the examples the batches handed out so far make (epochs, fractional)."""
+        return self.epoch + self.index / max(len(self.examples), 1)
 
     def seek(self, position: dict[str, int]) -> None:
         self.epoch, self.index = int(position["epoch"]), int(position["index"])

@@ -10,7 +10,7 @@ import torch
 
 from ..data.vocab import Vocabulary
 from ..errors import RnnkitError
-from ..models.stepper import Stepper
+from ..models.stepper import PRECISIONS, Stepper
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
@@ -61,18 +61,50 @@ def encode_prime(vocab: Vocabulary, prime: str) -> torch.Tensor:
     return torch.from_numpy(vocab.encode(prime))
 
 
+class Uniforms:
+    """Seeded U(0, 1) draws, [B, 1] per step, generated in blocks (one generator call per block)."""
+
+    def __init__(self, generator: torch.Generator, batch: int, block: int = 256):
+        self.generator, self.batch, self.block = generator, batch, block
+        self._rows, self._next = torch.empty(0), 0
+
+    def next(self) -> torch.Tensor:
+        if self._next >= len(self._rows):
+            self._rows = torch.rand(self.block, self.batch, 1, generator=self.generator,
+                                    device=self.generator.device)
+            self._next = 0
+        self._next += 1
+        return self._rows[self._next - 1]
+
+
+def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Index [B] drawn from each row of ``probs`` [B, C] (need not sum to 1) by ``u`` [B, 1] in [0, 1).
+
+    Symbols of probability 0 are never drawn.
+
+    >>> inverse_cdf(torch.tensor([[0.0, 0.25, 0.0, 0.75]] * 3), torch.tensor([[0.0], [0.3], [0.999]])).tolist()
+    [1, 3, 3]
+    """
+    cdf = probs.cumsum(dim=-1)
+    total = cdf[:, -1:]
+    # right=True: the first symbol whose cumulative mass exceeds u * total; the bound keeps u * total
+    # below the total when rounding would make them equal.
+    v = torch.minimum(u * total, torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cdf, v, right=True)[:, 0]
+
+
 def draw(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,
-         generator: torch.Generator) -> torch.Tensor:
+         uniforms: Uniforms) -> torch.Tensor:
     """One symbol per row of ``logits`` [B, C]: argmax at temperature 0, else a seeded draw."""
     if temperature == 0:
         return logits.argmax(dim=-1)
     if top_p is None and top_k is not None and top_k < logits.shape[-1]:
         # Draw among the k best directly: fewer ops than masking the whole row.
         values, index = torch.topk(logits, top_k, dim=-1)
-        pick = torch.multinomial(torch.softmax(values / temperature, dim=-1), 1, generator=generator)
-        return index.gather(1, pick)[:, 0]
+        pick = inverse_cdf(torch.softmax(values / temperature, dim=-1), uniforms.next())
+        return index.gather(1, pick[:, None])[:, 0]
     probs = torch.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    return inverse_cdf(probs, uniforms.next())
 
 
 @torch.no_grad()
@@ -82,24 +114,26 @@ def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: i
     """Generate ``num_samples`` continuations of ``prime`` (the prime itself is not returned).
 
     Each stream stops after ``length`` symbols or right after it writes ``stop`` (kept in the
-    text). Streams run as one batch; the same ``seed`` gives the same texts. ``precision="bf16"``
-    keeps the recurrent matrices in bf16 for speed (see :class:`~rnnkit.models.stepper.Stepper`).
+    text). Streams run as one batch; the same ``seed`` gives the same texts. ``precision`` "bf16"
+    or "int8" keeps the recurrent matrices in fewer bytes for speed (see
+    :class:`~rnnkit.models.stepper.Matrix`); "fp32" is exact.
     """
     check_sampling_args(length, temperature, top_k, top_p, num_samples)
-    if precision not in ("fp32", "bf16"):
-        raise RnnkitError(f"sampling precision must be fp32 or bf16, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise RnnkitError(f"sampling precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
     ids = encode_prime(vocab, prime).to(device)
     stepper = Stepper(model, precision)
+    uniforms = Uniforms(generator, num_samples)
     logits = stepper.prime(ids[None, :].expand(num_samples, -1))
     chosen: list[torch.Tensor] = []
     texts = [""] * num_samples
     ends = [length] * num_samples
     for t in range(length):
-        nxt = draw(logits, temperature, top_k, top_p, generator)
+        nxt = draw(logits, temperature, top_k, top_p, uniforms)
         chosen.append(nxt)
         if stop:  # per-stream text only when an end string must be found
             for i, sym in enumerate(nxt.tolist()):

@@ -39,18 +39,45 @@ def dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype, device: torch.
 
 
 class FastDropout(nn.Module):
-    """Drop-in for ``nn.Dropout(p)`` (same training/eval behaviour, faster mask)."""
+    """Drop-in for ``nn.Dropout(p)`` (same training/eval behaviour, faster mask).
+
+    ``scale`` (default 1) multiplies ``p``: the trainer's dropout schedule sets it on every
+    dropout in a model at once with :func:`set_dropout_scale`.
+    """
 
     def __init__(self, p: float = 0.0):
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {p}")
-        self.p = p
+        self.p, self.scale = p, 1.0
+
+    @property
+    def rate(self) -> float:
+        """The drop probability in force now (``p * scale``)."""
+        return self.p * self.scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
+        if not self.training or self.rate == 0.0:
             return x
-        return x * dropout_mask(x.shape, self.p, x.dtype, x.device)
+        return x * dropout_mask(x.shape, self.rate, x.dtype, x.device)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def set_dropout_scale(model: nn.Module, scale: float) -> None:
+    """Scale every dropout in ``model`` to ``scale`` times its configured probability (0 turns it off).
+
+    >>> m = nn.Sequential(FastDropout(0.4), nn.Linear(2, 2), FastDropout(0.2))
+    >>> set_dropout_scale(m, 0.5)
+    >>> [round(d.rate, 2) for d in (m[0], m[2])]
+    [0.2, 0.1]
+    """
+    for module in model.modules():
+        if isinstance(module, FastDropout):
+            module.scale = scale
+        elif isinstance(module, nn.RNNBase):  # its own inter-layer dropout (used off the CPU)
+            base = getattr(module, "_rnnkit_dropout", None)
+            if base is None:
+                base = module._rnnkit_dropout = module.dropout
+            module.dropout = base * scale

@@ -64,7 +64,7 @@ class RecurrentEncoder(nn.Module):
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, new = self.rnn(packed, hx)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=total)
-        elif self.training and self.between.p > 0 and x.device.type == "cpu":
+        elif self.training and self.between.rate > 0 and x.device.type == "cpu":
             out, new = self._layer_by_layer(x, hx)
         else:
             out, new = self.rnn(x, hx)

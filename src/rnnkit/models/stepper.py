@@ -24,20 +24,56 @@ from torch import nn
 from .encoders import RecurrentEncoder, State
 
 
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+class Matrix:
+    """A weight matrix w [G, in] laid out once for repeated products ``x @ w.T (+ bias)``.
+
+    ``fp32`` is exact. ``bf16`` stores the matrix in bf16 (half the bytes per step). ``int8``
+    stores it as int8 with one fp scale per output row (weight-only quantisation, a quarter of
+    the bytes; inputs are rounded to bf16): the product is within about 1% of fp32. One stream
+    reads every recurrent weight once per symbol, so fewer bytes is what makes it faster.
+    """
+
+    def __init__(self, w: torch.Tensor, precision: str = "fp32"):
+        self.precision = precision
+        w = w.detach().float()
+        if precision == "int8":
+            scales = w.abs().amax(1).clamp_min(1e-12) / 127.0
+            self.w = torch.round(w / scales[:, None]).to(torch.int8).contiguous()
+            self.scales = scales.to(torch.bfloat16)
+        else:
+            self.w = w.to(torch.bfloat16 if precision == "bf16" else torch.float32).contiguous()
+
+    def __call__(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, in] fp32 -> [B, G] fp32, plus ``bias`` ([G] or [B, G])."""
+        if self.precision == "fp32":
+            return torch.addmm(bias, x, self.w.t()) if bias is not None else torch.mm(x, self.w.t())
+        if self.precision == "int8":
+            y = torch._weight_int8pack_mm(x.to(torch.bfloat16), self.w, self.scales).float()
+        elif x.shape[0] == 1:  # the matrix-vector kernel reads bf16 weights fastest
+            y = torch.mv(self.w, x[0].to(torch.bfloat16)).float()[None]
+        else:
+            y = torch.mm(x.to(torch.bfloat16), self.w.t()).float()
+        return y if bias is None else y + bias
+
+
 class Stepper:
     """Incremental decoding for a model with symbol input; ``prime`` then ``step`` repeatedly."""
 
     def __init__(self, model: nn.Module, precision: str = "fp32"):
-        """``precision="bf16"`` keeps the recurrent matrices in bf16 (half the bytes to read per
-        step); activations, the state and the output head stay fp32. On the 2-core development
-        CPU it gave about 1.1x for one stream and 1.6-1.8x for 8-64 streams
-        (benchmarks/sampling_speed.py)."""
-        self.model = model
-        self.weight_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        """``precision`` is how the recurrent matrices are kept (see :class:`Matrix`): ``fp32``
+        (exact), ``bf16`` or ``int8``. Activations, the state, the folded first-layer input rows
+        and the output head stay fp32. Speeds: benchmarks/sampling_speed.py and README."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.model, self.precision = model, precision
         enc = model.encoder
         self.fast = (isinstance(enc, RecurrentEncoder) and not enc.rnn.bidirectional
                      and isinstance(model.input, nn.Embedding))
-        self.state: State | None = None
+        self._state: State | None = None
+        self._layers_state: list[list[torch.Tensor]] | None = None
         if self.fast:
             self._layout(enc)
 
@@ -54,7 +90,7 @@ class Stepper:
             b_ih, b_hh = getattr(rnn, f"bias_ih_l{k}"), getattr(rnn, f"bias_hh_l{k}")
             if order is not None:
                 w_ih, w_hh, b_ih, b_hh = w_ih[order], w_hh[order], b_ih[order], b_hh[order]
-            low = lambda w: w.to(self.weight_dtype).contiguous()  # noqa: E731  [G, in], as nn.Linear keeps it
+            low = lambda w: Matrix(w, self.precision)  # noqa: E731
             if self.cell == "gru":
                 # GRU keeps the recurrent bias of the candidate inside the reset gate: keep the products apart.
                 w_in = self.model.input.weight @ w_ih.t() + b_ih if k == 0 else low(w_ih)
@@ -65,38 +101,43 @@ class Stepper:
             else:
                 # One product for input and recurrence: [x, h] @ [W_ih; W_hh]^T.
                 self.layers.append((low(torch.cat([w_ih, w_hh], 1)), b_ih + b_hh, None, None))
-        self.head_w = self.model.head.weight.detach().clone()
+        self.head_w_t = self.model.head.weight.detach().t().contiguous()  # [H, C]
         self.head_b = self.model.head.bias.detach().clone()
 
-    def _mm(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """x [B, in] (fp32) times w [G, in]^T -> [B, G] fp32."""
-        if w.dtype == torch.float32:
-            return nn.functional.linear(x, w)
-        if x.shape[0] == 1:  # the matrix-vector kernel reads bf16 weights fastest
-            return torch.mv(w, x[0].to(w.dtype)).float()[None]
-        return nn.functional.linear(x.to(w.dtype), w).float()
+    @property
+    def state(self) -> State | None:
+        """The recurrent state in the encoder's layout (each [num_layers, B, H])."""
+        if self._layers_state is None:
+            return self._state
+        return tuple(torch.stack(part) for part in self._layers_state)
 
-    @torch.no_grad()
+    @state.setter
+    def state(self, value: State | None) -> None:
+        self._state, self._layers_state = value, None
+        if value is not None and self.fast:
+            # Kept as per-layer lists while stepping: no stacking and unstacking every symbol.
+            self._layers_state = [list(part.float().unbind(0)) for part in value]
+
+    @torch.inference_mode()
     def prime(self, ids: torch.Tensor) -> torch.Tensor:
         """Run ``ids`` [B, T] through the whole-sequence path; returns logits [B, C] of the last step."""
         logits, self.state = self.model(ids, None, None)
         return logits[:, -1].float()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def step(self, ids: torch.Tensor) -> torch.Tensor:
         """Feed ``ids`` [B]; returns next-symbol logits [B, C] and advances the state."""
         if not self.fast:
             logits, self.state = self.model(ids[:, None], None, self.state)
             return logits[:, 0].float()
-        hs = self.state[0]
-        cs = self.state[1] if self.cell == "lstm" else None
-        new_h, new_c = [], []
+        hs = self._layers_state[0]
+        cs = self._layers_state[1] if self.cell == "lstm" else None
         x = None
         for k, (w_in, b, w_hh, b_hh) in enumerate(self.layers):
             h = hs[k]
             if self.cell == "gru":
-                gi = w_in[ids] if k == 0 else self._mm(x, w_in) + b  # [B, 3H]
-                gh = self._mm(h, w_hh) + b_hh
+                gi = w_in.index_select(0, ids) if k == 0 else w_in(x, b)  # [B, 3H]
+                gh = w_hh(h, b_hh)
                 ir, iz, in_ = gi.chunk(3, dim=1)
                 hr, hz, hn = gh.chunk(3, dim=1)
                 r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
@@ -104,18 +145,17 @@ class Stepper:
                 h = n + z * (h - n)
             else:
                 if k == 0:
-                    pre = w_in[ids] + self._mm(h, w_hh)  # [B, G]: folded input rows + recurrence
+                    pre = w_hh(h, w_in.index_select(0, ids))  # folded input rows + recurrence, [B, G]
                 else:
-                    pre = self._mm(torch.cat([x, h], 1), w_in) + b
+                    pre = w_in(torch.cat([x, h], 1), b)
                 if self.cell == "lstm":
                     H = h.shape[1]
-                    ifo = torch.sigmoid(pre[:, :3 * H])
-                    c = torch.addcmul(ifo[:, H:2 * H] * cs[k], ifo[:, :H], torch.tanh(pre[:, 3 * H:]))
-                    h = ifo[:, 2 * H:] * torch.tanh(c)
-                    new_c.append(c)
+                    i, f, o = torch.sigmoid(pre.narrow(1, 0, 3 * H)).split(H, 1)
+                    c = torch.addcmul(f * cs[k], i, torch.tanh(pre.narrow(1, 3 * H, H)))
+                    h = o * torch.tanh(c)
+                    cs[k] = c
                 else:
                     h = torch.tanh(pre) if self.cell == "rnn_tanh" else torch.relu(pre)
-            new_h.append(h)
+            hs[k] = h
             x = h
-        self.state = (torch.stack(new_h), torch.stack(new_c)) if self.cell == "lstm" else (torch.stack(new_h),)
-        return nn.functional.linear(x, self.head_w, self.head_b)
+        return torch.addmm(self.head_b, x, self.head_w_t)

@@ -44,8 +44,11 @@ class DataConfig:
 
 
 # Defaults tuned on Tiny Shakespeare for a 2-core CPU (see benchmarks/charlm_speed_quality.py).
-DEFAULT_MODEL = dict(embedding_dim=128, hidden_size=512, num_layers=2, cell="lstm", dropout=0.0)
-DEFAULT_TRAIN = TrainConfig()
+# Dropout 0.2 comes in only after 3 passes over the training text (ramping up over 2 more): short
+# runs are under-fitted and lose by it, long ones over-fit without it.
+DEFAULT_MODEL = dict(embedding_dim=128, hidden_size=512, num_layers=2, cell="lstm", dropout=0.2)
+TRAIN_DEFAULTS = dict(dropout_from=3.0, dropout_ramp=2.0)  # on top of TrainConfig's own defaults
+DEFAULT_TRAIN = TrainConfig(**TRAIN_DEFAULTS)
 # What a resumed run may set anew: when to stop, how to report, where to run.
 RESUME_MAY_CHANGE = {"time_budget", "max_steps", "eval_interval", "checkpoint_interval", "log_interval",
                      "progress", "device", "precision"}
@@ -89,6 +92,9 @@ class CharLMTask:
 
     def seek(self, position: dict[str, int]) -> None:
         self.streams.seek(position)
+
+    def passes(self) -> float:
+        return self.streams.passes()
 
     def divergence(self, logits: torch.Tensor, batch: Batch) -> LossResult:
         return time_synchronous_xent(logits, batch.targets)

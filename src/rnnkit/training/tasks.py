@@ -37,6 +37,9 @@ class SequenceTask:
     def seek(self, position: dict[str, int]) -> None:
         self.train.seek(position)
 
+    def passes(self) -> float:
+        return self.train.passes()
+
     def divergence(self, logits: torch.Tensor, batch: Batch) -> LossResult:
         return self.divergence_fn(logits, batch)
 

@@ -21,6 +21,7 @@ from torch import nn
 from ..data.batching import Batch
 from ..errors import RnnkitError
 from ..losses.base import LossResult
+from ..models.dropout import set_dropout_scale
 from .checkpoint import Checkpoint, save_checkpoint
 from .metrics import MetricsLog, Progress, plot_losses
 from .runtime import Runtime
@@ -41,6 +42,11 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.99
     clip_norm: float = 1.0
+    # Dropout schedule, in passes over the training data: off for the first ``dropout_from``
+    # passes, then rising linearly to the model's dropout over ``dropout_ramp`` passes. Short runs
+    # are under-fitted and lose by dropout; long ones over-fit without it.
+    dropout_from: float = 0.0
+    dropout_ramp: float = 1.0
     max_steps: int | None = None
     time_budget: float | None = None  # seconds of training, evaluations included
     eval_interval: float = 60.0  # seconds between validations; the last one is at the end
@@ -68,7 +74,23 @@ class TrainConfig:
             raise RnnkitError("min-lr-ratio must be in [0, 1]; warmup-steps and weight-decay must be >= 0")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise RnnkitError("betas must be in [0, 1)")
+        if self.dropout_from < 0 or self.dropout_ramp < 0:
+            raise RnnkitError("dropout-from and dropout-ramp are numbers of passes: they must be >= 0")
         return self
+
+
+def dropout_scale_at(cfg: TrainConfig, passes: float) -> float:
+    """The fraction of the model's dropout in force after ``passes`` passes over the data.
+
+    >>> cfg = TrainConfig(dropout_from=3.0, dropout_ramp=2.0, max_steps=1)
+    >>> [dropout_scale_at(cfg, p) for p in (0.0, 3.0, 4.0, 5.0, 9.0)]
+    [0.0, 0.0, 0.5, 1.0, 1.0]
+    """
+    if passes < cfg.dropout_from:
+        return 0.0
+    if cfg.dropout_ramp == 0:
+        return 1.0
+    return min(1.0, (passes - cfg.dropout_from) / cfg.dropout_ramp)
 
 
 class Task(Protocol):
@@ -79,6 +101,7 @@ class Task(Protocol):
     def next_batch(self) -> Batch: ...
     def position(self) -> dict[str, int]: ...
     def seek(self, position: dict[str, int]) -> None: ...
+    def passes(self) -> float: ...  # passes over the training data handed out so far
     def divergence(self, logits: torch.Tensor, batch: Batch) -> LossResult: ...
     def evaluate(self, model: nn.Module, runtime: Runtime) -> dict[str, float]: ...
 
@@ -123,6 +146,7 @@ class Trainer:
         self.optimizer = _optimizer(self.model, cfg)
         self.step, self.elapsed, self.units = 0, 0.0, 0
         self.state: tuple[torch.Tensor, ...] | None = None
+        self.dropout_scale: float | None = None
         self.best_valid = math.inf
         self._stop_signal: str | None = None
         if resume is not None:
@@ -178,6 +202,12 @@ class Trainer:
         self.task.seek(t["position"])
 
     # -- loop ---------------------------------------------------------------------------------
+    def _schedule_dropout(self) -> None:
+        scale = dropout_scale_at(self.cfg, self.task.passes())
+        if scale != self.dropout_scale:
+            set_dropout_scale(self.model, scale)
+            self.dropout_scale = scale
+
     def _train_step(self, batch: Batch, lr: float) -> LossResult:
         batch = batch.to(self.runtime.device)
         state = None if batch.new_stream else _detach(self.state)
@@ -242,6 +272,7 @@ class Trainer:
         steps_this_call = 0
         while not self._done():
             lr = lr_at(cfg, self.step, self._progress())
+            self._schedule_dropout()
             result = self._train_step(self.task.next_batch(), lr)
             self.step += 1
             steps_this_call += 1
@@ -257,7 +288,8 @@ class Trainer:
                 rate = window_units / max(self.elapsed - window_start, 1e-9)
                 loss = window_loss / max(window_count, 1e-12)
                 self.metrics.write({"step": self.step, "time": round(self.elapsed, 2), "train_loss": loss,
-                                    "lr": lr, f"{self.task.unit}s_per_s": round(rate, 1)})
+                                    "lr": lr, f"{self.task.unit}s_per_s": round(rate, 1),
+                                    "passes": round(self.task.passes(), 4), "dropout_scale": self.dropout_scale})
                 progress.update(self.step, loss, rate, lr, min(self._progress(), 1.0), self.elapsed)
                 window_loss, window_count, window_units, window_start = 0.0, 0.0, 0, self.elapsed
             if cfg.eval_interval > 0 and self.elapsed - last_eval >= cfg.eval_interval and not self._done():

@@ -101,3 +101,20 @@ def test_tied_weights_save_and_load(tmp_path, tiny_corpus):
     lm = rnnkit.load(str(tmp_path / "r"))
     assert lm.model.head.weight is lm.model.input.weight
     assert len(lm.sample("the", length=5, seed=0)) == 5
+
+
+def test_dropout_schedule_by_passes_and_exact_resume(tmp_path, tiny_corpus):
+    data = DataConfig(corpus=tiny_corpus)
+    probe = tmp_path / "probe"
+    train_charlm(str(probe), data, SMALL, _train_cfg(max_steps=2))
+    per_step = read_metrics(f"{probe}/metrics.jsonl")[0]["passes"]  # passes handed out by one step
+    cfg = _train_cfg(dropout_from=6 * per_step, dropout_ramp=8 * per_step)
+    train_charlm(str(tmp_path / "a"), data, SMALL, cfg)
+    records = [r for r in read_metrics(f"{tmp_path}/a/metrics.jsonl") if "dropout_scale" in r]
+    scales = [r["dropout_scale"] for r in records]
+    assert scales[:7] == [0.0] * 7  # the step after 6 steps' worth of passes is the first to drop
+    assert 0 < scales[8] < 1 and scales == sorted(scales) and scales[-1] == 1.0
+    with pytest.raises(TrainingInterrupted):
+        train_charlm(str(tmp_path / "b"), data, SMALL, cfg, stop_after=10)
+    resume_charlm(str(tmp_path / "b"))
+    assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
