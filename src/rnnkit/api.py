@@ -35,7 +35,7 @@ class LanguageModel:
 
     def sample(self, prime: str = "", length: int = 500, temperature: float = 1.0, top_k: int | None = None,
                top_p: float | None = None, seed: int | None = None, stop: str | None = None,
-               precision: str = "fp32") -> str:
+               precision: str = "auto") -> str:
         """One continuation of ``prime`` (see :func:`rnnkit.decoding.sampling.sample`)."""
         return _sample(self.model, self.vocab, prime, length, temperature, top_k, top_p, seed, stop,
                        precision=precision)[0]

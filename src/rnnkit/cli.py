@@ -122,9 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--stop", default=None, help="stop right after writing this string")
     sm.add_argument("--num-samples", type=_positive_int, default=1, help="streams drawn as one batch")
     sm.add_argument("--device", default="cpu")
-    sm.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32",
-                    help="how the recurrent matrices are kept: fp32 (exact, default), bf16, or int8 "
-                         "(weight-only, per-row scales: fastest for one stream, within about 1%% of fp32)")
+    sm.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto",
+                    help="how the recurrent matrices are kept while sampling: fp32 (exact), bf16, or int8 "
+                         "(weight-only, per-row scales); default auto: int8 for up to 8 streams on an "
+                         "AVX2/AVX-512 CPU, else bf16 where the CPU has it, else fp32")
 
     dc = sub.add_parser("decode", help="decode saved log-probabilities [B, T, C] (.npy, .npz, .safetensors)")
     dc.add_argument("file", help="log-probabilities: .npy, .npz or .safetensors (keys log_probs, lengths)")
@@ -168,8 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
     from .configs import from_dict
 
-    charlm.train_charlm(args.out, from_dict(charlm.DataConfig, data), model,
-                        from_dict(TrainConfig, {**charlm.TRAIN_DEFAULTS, **train}))
+    charlm.train_charlm(args.out, from_dict(charlm.DataConfig, data), model, from_dict(TrainConfig, train))
     print(args.out)
     return 0
 

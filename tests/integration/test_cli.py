@@ -41,6 +41,10 @@ def test_train_then_sample_and_evaluate(trained):
     run, corpus = trained
     for name in ("config.json", "vocab.json", "checkpoint.json", "metrics.jsonl", "loss.png"):
         assert (run / name).exists(), name
+    config = json.loads((run / "config.json").read_text())
+    # The recipe's defaults: dropout 0.2, in force only after 3 passes (ramping over 2 more).
+    assert config["model"]["dropout"] == 0.2
+    assert (config["train"]["dropout_from"], config["train"]["dropout_ramp"]) == (3.0, 2.0)
     out = rnnkit("sample", str(run), "--prime", "the ", "--length", "80", "--temperature", "0.8", "--top-k", "5", "--seed", "1")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("the ") and len(out.stdout) >= 84
@@ -95,6 +99,8 @@ def test_bad_inputs_give_one_line_errors(tmp_path, trained, code_dir):
         (("evaluate", str(run), "--corpus", str(tmp_path / "missing.txt")), "corpus not found"),
         (("train", "charlm", "--corpus", str(corpus), "--out", str(run), "--max-steps", "1"), "already holds a run"),
         (("train", "wordlm"), "invalid choice"),
+        (("train", "charlm", "--corpus", str(corpus), "--out", str(tmp_path / "o7"), "--dropout-from", "-1"), "a number >= 0"),
+        (("sample", str(run), "--precision", "fp8"), "invalid choice"),
     ]
     for args, pattern in cases:
         assert_one_line_error(rnnkit(*args), pattern)

@@ -44,11 +44,10 @@ class DataConfig:
 
 
 # Defaults tuned on Tiny Shakespeare for a 2-core CPU (see benchmarks/charlm_speed_quality.py).
-# Dropout 0.2 comes in only after 3 passes over the training text (ramping up over 2 more): short
-# runs are under-fitted and lose by it, long ones over-fit without it.
+# Dropout 0.2, which the trainer's schedule (TrainConfig.dropout_from/ramp) turns on only after 3
+# passes over the training text: short runs are under-fitted and lose by it, long ones over-fit without it.
 DEFAULT_MODEL = dict(embedding_dim=128, hidden_size=512, num_layers=2, cell="lstm", dropout=0.2)
-TRAIN_DEFAULTS = dict(dropout_from=3.0, dropout_ramp=2.0)  # on top of TrainConfig's own defaults
-DEFAULT_TRAIN = TrainConfig(**TRAIN_DEFAULTS)
+DEFAULT_TRAIN = TrainConfig()
 # What a resumed run may set anew: when to stop, how to report, where to run.
 RESUME_MAY_CHANGE = {"time_budget", "max_steps", "eval_interval", "checkpoint_interval", "log_interval",
                      "progress", "device", "precision"}

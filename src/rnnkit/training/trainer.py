@@ -44,9 +44,10 @@ class TrainConfig:
     clip_norm: float = 1.0
     # Dropout schedule, in passes over the training data: off for the first ``dropout_from``
     # passes, then rising linearly to the model's dropout over ``dropout_ramp`` passes. Short runs
-    # are under-fitted and lose by dropout; long ones over-fit without it.
-    dropout_from: float = 0.0
-    dropout_ramp: float = 1.0
+    # are under-fitted and lose by dropout; long ones over-fit without it (benchmarks/
+    # charlm_speed_quality.py at 180 and 900 s). 0 and 0 give constant dropout.
+    dropout_from: float = 3.0
+    dropout_ramp: float = 2.0
     max_steps: int | None = None
     time_budget: float | None = None  # seconds of training, evaluations included
     eval_interval: float = 60.0  # seconds between validations; the last one is at the end

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from rnnkit.data.vocab import Vocabulary
-from rnnkit.decoding.sampling import filter_logits, sample
+from rnnkit.decoding.sampling import Uniforms, filter_logits, inverse_cdf, resolve_precision, sample
 from rnnkit.errors import RnnkitError
 from rnnkit.models.model import ModelConfig, build_model
 
@@ -27,7 +27,7 @@ def test_same_seed_same_text_in_single_and_batched_paths(lm):
 
 def test_greedy_is_deterministic_and_equals_argmax(lm):
     model, vocab = lm
-    text = sample(model, vocab, "ab", 10, temperature=0.0)[0]
+    text = sample(model, vocab, "ab", 10, temperature=0.0, precision="fp32")[0]
     ids = torch.from_numpy(vocab.encode("ab"))[None]
     expected = []
     for _ in range(10):
@@ -41,6 +41,8 @@ def test_greedy_is_deterministic_and_equals_argmax(lm):
 def test_top_k_one_is_greedy(lm):
     model, vocab = lm
     assert sample(model, vocab, "ab", 20, temperature=1.0, top_k=1, seed=1) == sample(model, vocab, "ab", 20, temperature=0)
+    assert sample(model, vocab, "ab", 20, temperature=1.0, top_k=1, seed=1, precision="fp32") == \
+        sample(model, vocab, "ab", 20, temperature=0, precision="fp32")
 
 
 def test_stop_string_ends_the_text(lm):
@@ -70,3 +72,51 @@ def test_bad_sampling_arguments(lm, kw, message):
     args.update(kw)
     with pytest.raises(RnnkitError, match=message):
         sample(model, vocab, **args)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_every_precision_is_seeded_and_batched(lm, precision):
+    model, vocab = lm
+    one = sample(model, vocab, "abc", 40, seed=2, precision=precision)
+    assert one == sample(model, vocab, "abc", 40, seed=2, precision=precision) and len(one[0]) == 40
+    many = sample(model, vocab, "abc", 40, seed=2, num_samples=3, precision=precision)
+    assert many == sample(model, vocab, "abc", 40, seed=2, num_samples=3, precision=precision)
+
+
+def test_auto_precision_picks_by_streams_and_device():
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu, 1) == "fp32"
+    assert resolve_precision("auto", torch.device("meta"), 1) == "fp32"
+    expected = "int8" if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512") else None
+    if expected:
+        assert resolve_precision("auto", cpu, 1) == expected
+    assert resolve_precision("auto", cpu, 64) in ("bf16", "fp32")
+
+
+def test_bad_precision_is_an_error(lm):
+    model, vocab = lm
+    with pytest.raises(RnnkitError, match="sampling precision must be auto or one of fp32, bf16, int8"):
+        sample(model, vocab, "a", 5, precision="fp8")
+
+
+def test_inverse_cdf_never_draws_a_zero_probability_symbol():
+    probs = torch.tensor([[0.0, 0.2, 0.0, 0.0, 0.8, 0.0]]).expand(10_001, -1)
+    u = torch.linspace(0, 1, 10_001)[:, None].clamp_max(1 - 1e-7)
+    picks = inverse_cdf(probs, u)
+    assert set(picks.tolist()) == {1, 4}
+    assert abs(float((picks == 1).float().mean()) - 0.2) < 0.001
+
+
+def test_draw_frequencies_follow_the_distribution():
+    g = torch.Generator().manual_seed(0)
+    u = Uniforms(g, 4000)
+    probs = torch.tensor([[0.1, 0.6, 0.3]]).expand(4000, -1)
+    counts = torch.bincount(inverse_cdf(probs, u.next()), minlength=3).float() / 4000
+    assert torch.allclose(counts, torch.tensor([0.1, 0.6, 0.3]), atol=0.03)
+
+
+def test_uniforms_do_not_depend_on_the_block_size():
+    a = Uniforms(torch.Generator().manual_seed(1), 3, block=2)
+    b = Uniforms(torch.Generator().manual_seed(1), 3, block=5)
+    for _ in range(7):
+        assert torch.equal(a.next(), b.next())

@@ -82,3 +82,23 @@ def test_nonsense_configs_are_errors(bad, message):
 def test_exactly_one_input_kind():
     with pytest.raises(RnnkitError, match="exactly one"):
         build_model(ModelConfig(num_outputs=3, vocab_size=3, input_size=4))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+@pytest.mark.parametrize("precision, atol", [("bf16", 0.05), ("int8", 0.05)])
+def test_low_precision_stepper_stays_close_to_the_whole_sequence(cell, precision, atol):
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=9, num_outputs=9, embedding_dim=8, hidden_size=32, num_layers=2, cell=cell)
+    model = build_model(cfg).eval()
+    ids = torch.randint(0, 9, (2, 12))
+    whole, _ = model(ids)
+    stepper = Stepper(model, precision)
+    got = [stepper.prime(ids[:, :4])] + [stepper.step(ids[:, t]) for t in range(4, 12)]
+    err = (torch.stack(got[1:], 1) - whole[:, 4:]).abs().max()
+    assert 0 < err < atol  # low precision really is in use, and stays close
+
+
+def test_stepper_rejects_an_unknown_precision():
+    model = build_model(ModelConfig(vocab_size=5, num_outputs=5, hidden_size=8, embedding_dim=4))
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, int8"):
+        Stepper(model, "fp16")
