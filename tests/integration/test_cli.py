@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 SMALL = ["--hidden-size", "32", "--embedding-dim", "16", "--batch-size", "8", "--bptt", "16", "--precision", "fp32",
@@ -102,6 +103,9 @@ def test_bad_inputs_give_one_line_errors(tmp_path, trained, code_dir):
         (("train", "charlm", "--corpus", str(corpus), "--out", str(tmp_path / "o7"), "--dropout-from", "-1"), "a number >= 0"),
         (("sample", str(run), "--precision", "fp8"), "invalid choice"),
     ]
+    if not torch.cuda.is_available():  # the GPU path asked for where there is none
+        cases.append((("train", "charlm", "--corpus", str(corpus), "--out", str(tmp_path / "o8"), "--device", "cuda",
+                       "--max-steps", "1"), "no CUDA GPU is available"))
     for args, pattern in cases:
         assert_one_line_error(rnnkit(*args), pattern)
     after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
