@@ -203,8 +203,13 @@ class Trainer:
         self.task.seek(t["position"])
 
     # -- loop ---------------------------------------------------------------------------------
+    def _passes(self) -> float | None:
+        passes = getattr(self.task, "passes", None)  # a task that cannot say gets constant dropout
+        return None if passes is None else float(passes())
+
     def _schedule_dropout(self) -> None:
-        scale = dropout_scale_at(self.cfg, self.task.passes())
+        passes = self._passes()
+        scale = 1.0 if passes is None else dropout_scale_at(self.cfg, passes)
         if scale != self.dropout_scale:
             set_dropout_scale(self.model, scale)
             self.dropout_scale = scale
@@ -288,9 +293,12 @@ class Trainer:
             if self.step % cfg.log_interval == 0 or self._done():
                 rate = window_units / max(self.elapsed - window_start, 1e-9)
                 loss = window_loss / max(window_count, 1e-12)
-                self.metrics.write({"step": self.step, "time": round(self.elapsed, 2), "train_loss": loss,
-                                    "lr": lr, f"{self.task.unit}s_per_s": round(rate, 1),
-                                    "passes": round(self.task.passes(), 4), "dropout_scale": self.dropout_scale})
+                record = {"step": self.step, "time": round(self.elapsed, 2), "train_loss": loss, "lr": lr,
+                          f"{self.task.unit}s_per_s": round(rate, 1), "dropout_scale": self.dropout_scale}
+                passes = self._passes()
+                if passes is not None:
+                    record["passes"] = round(passes, 4)
+                self.metrics.write(record)
                 progress.update(self.step, loss, rate, lr, min(self._progress(), 1.0), self.elapsed)
                 window_loss, window_count, window_units, window_start = 0.0, 0.0, 0, self.elapsed
             if cfg.eval_interval > 0 and self.elapsed - last_eval >= cfg.eval_interval and not self._done():

@@ -118,3 +118,36 @@ def test_dropout_schedule_by_passes_and_exact_resume(tmp_path, tiny_corpus):
         train_charlm(str(tmp_path / "b"), data, SMALL, cfg, stop_after=10)
     resume_charlm(str(tmp_path / "b"))
     assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
+
+
+def test_a_task_that_cannot_count_passes_gets_constant_dropout(tmp_path):
+    from rnnkit.data.batching import Batch
+    from rnnkit.losses.timesync import time_synchronous_xent
+    from rnnkit.models.model import ModelConfig, build_model
+    from rnnkit.training.runtime import resolve_runtime
+    from rnnkit.training.trainer import Trainer
+
+    class NoPasses:  # the Task protocol without passes()
+        unit = "char"
+
+        def next_batch(self):
+            x = torch.randint(0, 5, (2, 6))
+            return Batch(x, x, new_stream=True)
+
+        def position(self):
+            return {}
+
+        def seek(self, position):
+            pass
+
+        def divergence(self, logits, batch):
+            return time_synchronous_xent(logits, batch.targets)
+
+        def evaluate(self, model, runtime):
+            return {}
+
+    model = build_model(ModelConfig(vocab_size=5, num_outputs=5, hidden_size=8, embedding_dim=4, dropout=0.3))
+    trainer = Trainer(model, NoPasses(), _train_cfg(max_steps=3), resolve_runtime("cpu", "fp32"), str(tmp_path / "r"))
+    trainer.run()
+    records = [r for r in read_metrics(f"{tmp_path}/r/metrics.jsonl") if "train_loss" in r]
+    assert [r["dropout_scale"] for r in records] == [1.0] * 3 and "passes" not in records[0]
