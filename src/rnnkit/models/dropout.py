@@ -24,15 +24,14 @@ from torch import nn
 _LEVELS = 65536
 
 
-def dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype, device: torch.device,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """A tensor of ``shape`` holding 0 with probability ~p and 1/(1-p) otherwise."""
     n = 1
     for size in shape:
         n *= size
     drop_levels = round(p * _LEVELS)
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device)
-    words.random_(-2**63, 2**63 - 1, generator=generator)
+    words.random_(-2**63, 2**63 - 1)  # the default generator: seeded, saved in checkpoints
     bits = words.view(torch.int16)[:n].view(shape)  # uniform over [-32768, 32767]
     keep = bits >= (drop_levels - _LEVELS // 2)
     return keep.to(dtype).mul_(_LEVELS / (_LEVELS - drop_levels))
@@ -76,8 +75,3 @@ def set_dropout_scale(model: nn.Module, scale: float) -> None:
     for module in model.modules():
         if isinstance(module, FastDropout):
             module.scale = scale
-        elif isinstance(module, nn.RNNBase):  # its own inter-layer dropout (used off the CPU)
-            base = getattr(module, "_rnnkit_dropout", None)
-            if base is None:
-                base = module._rnnkit_dropout = module.dropout
-            module.dropout = base * scale

@@ -50,12 +50,14 @@ class RecurrentEncoder(nn.Module):
             raise ValueError(f"unknown recurrent cell {cell!r}")
         self.cell = cell
         self.output_size = hidden_size * (2 if bidirectional else 1)
-        # Between layers in training on CPU the stack runs one layer at a time with FastDropout:
-        # nn.LSTM's own inter-layer dropout draws its mask with bernoulli_, which is slow there.
+        # The inter-layer dropout. In training on the CPU the stack runs one layer at a time with it
+        # (nn.LSTM's own dropout draws its mask with bernoulli_, which is slow there); elsewhere
+        # (packed sequences, GPU) nn.LSTM's own dropout is set from it on every call.
         self.between = FastDropout(dropout if num_layers > 1 else 0.0)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
+        self.rnn.dropout = self.between.rate  # follows the trainer's dropout schedule
         hx = None
         if state:
             hx = state if self.cell == "lstm" else state[0]

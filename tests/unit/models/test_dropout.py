@@ -65,3 +65,16 @@ def test_training_with_dropout_takes_the_layer_path_and_drops():
     assert not torch.allclose(a, b)  # fresh masks each call
     enc.eval()
     assert torch.allclose(enc(x)[0], enc.rnn(x)[0])
+
+
+def test_the_fused_stack_follows_the_dropout_schedule():
+    from rnnkit.models.dropout import set_dropout_scale
+
+    enc = RecurrentEncoder(4, 8, num_layers=2, dropout=0.4).train()
+    x, lengths = torch.randn(2, 5, 4), torch.tensor([5, 3])
+    set_dropout_scale(enc, 0.5)
+    enc(x, lengths)  # packed input: nn.LSTM's own dropout is the one in use
+    assert enc.rnn.dropout == pytest.approx(0.2)
+    set_dropout_scale(enc, 0.0)
+    enc(x, lengths)
+    assert enc.rnn.dropout == 0.0
