@@ -1,7 +1,8 @@
 """Device and precision, resolved once and passed down (no global device).
 
 ``precision="auto"`` picks bf16 autocast where the hardware runs it natively (a CPU with AMX or
-AVX512-BF16, a CUDA GPU with bf16 support) and fp32 elsewhere. Weights and optimizer state
+AVX512-BF16, a CUDA GPU with bf16 support) and fp32 elsewhere; an explicit ``bf16`` where it is
+not native is an error (oneDNN has no bf16 recurrent kernels on, say, an AVX2-only CPU). Weights and optimizer state
 stay fp32 in every case; autocast only lowers the matrix products.
 """
 from __future__ import annotations
@@ -54,9 +55,14 @@ def resolve_runtime(device: str = "auto", precision: str = "auto") -> Runtime:
     if device == "cuda" and not torch.cuda.is_available():
         raise RnnkitError("--device cuda asked for, but no CUDA GPU is available to this PyTorch")
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    native = torch.cuda.is_bf16_supported() if dev.type == "cuda" else cpu_has_bf16()
     if precision == "auto":
-        native = torch.cuda.is_bf16_supported() if dev.type == "cuda" else cpu_has_bf16()
         precision = "bf16" if native else "fp32"
+    elif precision == "bf16" and not native:
+        # oneDNN has no bf16 recurrent kernels without AVX512-BF16/AMX (it fails deep inside
+        # nn.LSTM), and PyTorch's fallback runs them about 40x slower than fp32: say so up front.
+        where = "this GPU" if dev.type == "cuda" else "this CPU (it has neither AMX nor AVX512-BF16)"
+        raise RnnkitError(f"--precision bf16 needs native bf16 support, which {where} lacks: use fp32 or auto")
     return Runtime(device=dev, precision=precision)
 
 

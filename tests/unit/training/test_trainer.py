@@ -6,7 +6,9 @@ import torch
 import rnnkit
 from rnnkit.errors import RnnkitError
 from rnnkit.recipes.charlm import DataConfig, resume_charlm, train_charlm
+from rnnkit.training import runtime as runtime_mod
 from rnnkit.training.metrics import read_metrics
+from rnnkit.training.runtime import cpu_has_bf16, resolve_runtime
 from rnnkit.training.trainer import TrainConfig, TrainingInterrupted
 
 SMALL = dict(hidden_size=32, embedding_dim=16, num_layers=2, dropout=0.1)
@@ -86,6 +88,12 @@ def test_nonsense_training_settings(tmp_path, tiny_corpus, bad, message):
 
 
 def test_bf16_trained_run_samples_in_fp32_on_cpu(tmp_path, tiny_corpus):
+    if not cpu_has_bf16():  # CI's CPU may be AVX2-only: there the explicit choice is a clear error
+        with pytest.raises(RnnkitError, match="needs native bf16 support"):
+            train_charlm(str(tmp_path / "r"), DataConfig(corpus=tiny_corpus), SMALL,
+                         _train_cfg(max_steps=3, precision="bf16"))
+        assert not (tmp_path / "r" / "checkpoint.json").exists()
+        return
     train_charlm(str(tmp_path / "r"), DataConfig(corpus=tiny_corpus), SMALL, _train_cfg(max_steps=3, precision="bf16"))
     lm = rnnkit.load(str(tmp_path / "r"))
     assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in lm.model.parameters())
@@ -93,6 +101,17 @@ def test_bf16_trained_run_samples_in_fp32_on_cpu(tmp_path, tiny_corpus):
     assert len(text) == 30 and text == lm.sample("the ", length=30, seed=0)
     score = lm.score("the cat sat on the mat.\n")
     assert 0 < score["nats_per_char"] < 10 and score["chars"] == 23
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_explicit_bf16_only_where_native(monkeypatch, native):
+    monkeypatch.setattr(runtime_mod, "cpu_has_bf16", lambda: native)
+    assert resolve_runtime("cpu", "auto").precision == ("bf16" if native else "fp32")
+    if native:
+        assert resolve_runtime("cpu", "bf16").precision == "bf16"
+    else:
+        with pytest.raises(RnnkitError, match="lacks: use fp32 or auto"):
+            resolve_runtime("cpu", "bf16")
 
 
 def test_tied_weights_save_and_load(tmp_path, tiny_corpus):
