@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from typing import Any, Sequence
 
@@ -29,7 +30,7 @@ def _checked(kind: type, ok, what: str):
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or not ok(value):
+        if value is None or (kind is float and not math.isfinite(value)) or not ok(value):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
     return parse
@@ -39,6 +40,9 @@ _positive_int = _checked(int, lambda v: v > 0, "a positive integer")
 _positive_float = _checked(float, lambda v: v > 0, "a positive number")
 _non_negative = _checked(float, lambda v: v >= 0, "a number >= 0")
 _fraction = _checked(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+_non_negative_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
+_finite = _checked(float, lambda v: True, "a finite number")
+_probability = _checked(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
 # (flag, dest, type, help) of the model options; None defaults mean "the recipe's default".
@@ -55,15 +59,15 @@ TRAIN_OPTIONS = [
     ("--batch-size", "batch_size", _positive_int, "streams per batch (default 64)"),
     ("--bptt", "bptt", _positive_int, "steps per truncated-BPTT segment (default 64)"),
     ("--lr", "lr", _positive_float, "peak learning rate of AdamW (default 5e-3)"),
-    ("--warmup-steps", "warmup_steps", int, "linear warmup steps (default 50)"),
-    ("--weight-decay", "weight_decay", float, "AdamW weight decay on matrices (default 0.01)"),
+    ("--warmup-steps", "warmup_steps", _non_negative_int, "linear warmup steps (default 50)"),
+    ("--weight-decay", "weight_decay", _non_negative, "AdamW weight decay on matrices (default 0.01)"),
     ("--clip-norm", "clip_norm", _positive_float, "gradient-norm clipping threshold (default 1.0)"),
     ("--dropout-from", "dropout_from", _non_negative,
      "passes over the training text before dropout starts (default 3; 0: from the start)"),
     ("--dropout-ramp", "dropout_ramp", _non_negative, "passes over which dropout then rises to --dropout (default 2)"),
     ("--max-steps", "max_steps", _positive_int, "stop after this many steps in total"),
     ("--time-budget", "time_budget", _positive_float, "stop after this many seconds of training in total"),
-    ("--eval-interval", "eval_interval", float, "seconds between validations (default 60; 0: only at the end)"),
+    ("--eval-interval", "eval_interval", _non_negative, "seconds between validations (default 60; 0: only at the end)"),
     ("--checkpoint-interval", "checkpoint_interval", _positive_float, "seconds between checkpoints (default 120)"),
     ("--log-interval", "log_interval", _positive_int, "steps between metrics.jsonl records (default 20)"),
     ("--seed", "seed", int, "random seed (default 0)"),
@@ -114,10 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     sm = sub.add_parser("sample", help="generate text from a language model")
     sm.add_argument("run", help="run folder")
     sm.add_argument("--prime", default="", help="text to start from (default: a newline)")
-    sm.add_argument("--length", type=int, default=500, help="symbols to generate (default 500)")
-    sm.add_argument("--temperature", type=float, default=1.0, help="0 is greedy (default 1.0)")
-    sm.add_argument("--top-k", type=int, default=None)
-    sm.add_argument("--top-p", type=float, default=None)
+    sm.add_argument("--length", type=_non_negative_int, default=500, help="symbols to generate (default 500)")
+    sm.add_argument("--temperature", type=_non_negative, default=1.0, help="0 is greedy (default 1.0)")
+    sm.add_argument("--top-k", type=_positive_int, default=None)
+    sm.add_argument("--top-p", type=_probability, default=None)
     sm.add_argument("--seed", type=int, default=None)
     sm.add_argument("--stop", default=None, help="stop right after writing this string")
     sm.add_argument("--num-samples", type=_positive_int, default=1, help="streams drawn as one batch")
@@ -137,9 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--nbest", type=_positive_int, default=None)
     dc.add_argument("--lexicon", default=None, help="ctc_lexicon: word list, one 'word [unit ...]' a line")
     dc.add_argument("--word-separator", default=None, help="ctc_lexicon: the output symbol between words")
-    dc.add_argument("--word-bonus", type=float, default=None)
+    dc.add_argument("--word-bonus", type=_finite, default=None)
     dc.add_argument("--lm", default=None, help="ctc_beam: an n-gram LM (.json) or an rnnkit LM run folder")
-    dc.add_argument("--lm-weight", type=float, default=None)
+    dc.add_argument("--lm-weight", type=_finite, default=None)
     dc.add_argument("--json", action="store_true", help="one JSON object per utterance")
     return parser
 
@@ -218,6 +222,16 @@ def _load_vocab(path: str):
     return Vocabulary.from_json(read_json(path, "vocabulary"))
 
 
+def _blank_id(text: str, vocab) -> int:
+    """``--blank``: a symbol of the vocabulary, or a non-negative integer id."""
+    if vocab is not None and text in vocab:
+        return vocab.index(text)
+    if text.isdigit():
+        return int(text)
+    known = " or a symbol of the vocabulary" if vocab is not None else " (or give --vocab to name it by symbol)"
+    raise RnnkitError(f"--blank must be a non-negative integer id{known}, got {text!r}")
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     import os
 
@@ -227,7 +241,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.method not in ("argmax", "merge_repeats"):
         if args.blank is not None:
-            options["blank"] = vocab.index(args.blank) if vocab and args.blank in vocab else int(args.blank)
+            options["blank"] = _blank_id(args.blank, vocab)
         elif vocab is not None and vocab.blank is not None:
             options["blank"] = vocab.index(vocab.blank)
         else:

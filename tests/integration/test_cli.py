@@ -1,10 +1,12 @@
 """The rnnkit command as a user runs it: subprocesses, exit codes, one-line errors."""
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 import torch
@@ -25,6 +27,12 @@ def assert_one_line_error(proc, pattern):
     assert "Traceback" not in proc.stderr
 
 
+def bigram_entropy(text: str) -> float:
+    """H(next char | this char) of ``text``, in nats: what a bigram model of the text itself scores."""
+    pairs, firsts = Counter(zip(text, text[1:])), Counter(text[:-1])
+    return -sum(n / (len(text) - 1) * math.log(n / firsts[a]) for (a, _), n in pairs.items())
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     from conftest import make_text
@@ -33,7 +41,7 @@ def trained(tmp_path_factory):
     corpus = root / "tiny.txt"
     corpus.write_text(make_text())
     run = root / "run"
-    proc = rnnkit("train", "charlm", "--corpus", str(corpus), "--out", str(run), "--time-budget", "4", *SMALL)
+    proc = rnnkit("train", "charlm", "--corpus", str(corpus), "--out", str(run), "--max-steps", "300", *SMALL)
     assert proc.returncode == 0, proc.stderr
     return run, corpus
 
@@ -55,7 +63,9 @@ def test_train_then_sample_and_evaluate(trained):
     assert ev.returncode == 0, ev.stderr
     result = json.loads(ev.stdout)
     assert set(result) >= {"nats_per_char", "bits_per_char", "chars"}
-    assert 0 < result["nats_per_char"] < 3.0
+    # Learnt more than which character follows which: below the text's own bigram entropy (1.12
+    # nats/char; uniform over its 23 symbols is 3.14, unigram frequencies 2.72). 300 steps reach about 0.4.
+    assert 0 < result["nats_per_char"] < bigram_entropy(corpus.read_text())
 
 
 def test_ctrl_c_saves_and_resume_finishes(tmp_path, tiny_corpus):

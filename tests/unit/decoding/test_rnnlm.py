@@ -35,12 +35,16 @@ def test_scores_equal_a_whole_sequence_forward(scorer):
 
 
 def test_batched_pending_states_match_one_at_a_time(scorer):
-    lm, _ = scorer
+    lm, model = scorer
     root = lm.initial_state()
     a, b = lm.advance(root, 1), lm.advance(root, 2)
     aa = lm.advance(a, 1)
     together = lm.next_log_probs([aa, b])  # aa's parent is still pending: computed first
     assert np.allclose(together[1], lm.next_log_probs([lm.advance(lm.initial_state(), 2)])[0], atol=1e-6)
+    # aa: the LM after "\n" (the prime), "a", "a", from one whole-sequence forward
+    expected = model(torch.from_numpy(LM_VOCAB.encode("\naa"))[None])[0][0, -1].log_softmax(-1).detach().numpy()
+    for j, tok in enumerate(OUT_VOCAB.tokens[1:4], start=1):
+        assert together[0][j] == pytest.approx(expected[LM_VOCAB.index(tok)], abs=1e-5)
 
 
 def test_fused_prefix_beam_search_reports_the_lm_score(scorer):

@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from rnnkit.losses.aligned import aligned_xent, batch_frame_targets, ends_from_durations, frame_targets
-from rnnkit.losses.timesync import time_synchronous_xent
 
 
 def test_schemes_from_ends_and_durations_agree():
@@ -32,9 +31,11 @@ def test_loss_counts_symbols_or_frames():
     y_rep, _ = batch_frame_targets(symbols, durations=durations, scheme="repeat")
     r_last, r_rep = aligned_xent(logits, y_last, n), aligned_xent(logits, y_rep, n)
     assert r_last.count == 4 and r_rep.count == 7
-    assert float(r_rep.total) == pytest.approx(float(time_synchronous_xent(logits, y_rep, n).total))
-    # "last" scores exactly the frames where a symbol ends
     lp = torch.log_softmax(logits, -1)
+    # "repeat" scores every frame of a segment with its symbol: rows [1, 2, 2, 2] and [3, 3, 4, pad]
+    expected = -(lp[0, 0, 1] + lp[0, 1:4, 2].sum() + lp[1, 0:2, 3].sum() + lp[1, 2, 4])
+    assert float(r_rep.total) == pytest.approx(float(expected), rel=1e-6)
+    # "last" scores exactly the frames where a symbol ends
     expected = -(lp[0, 0, 1] + lp[0, 3, 2] + lp[1, 1, 3] + lp[1, 2, 4])
     assert float(r_last.total) == pytest.approx(float(expected), rel=1e-6)
 
