@@ -26,7 +26,7 @@ import rnnkit
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.decoding.sampling import sample
 from rnnkit.models.model import ModelConfig, build_model
-from rnnkit.models.stepper import PRECISIONS, Stepper
+from rnnkit.models.stepper import PRECISIONS, teacher_forced_xent
 
 VOCAB = Vocabulary.build_chars(string.printable)
 PRIME = "def main():\n    return parse(x)"
@@ -86,11 +86,7 @@ def fidelity(run: str, text_path: str, chars: int) -> list[tuple[str, float]]:
     logits, _ = lm.model(ids[None, :-1])
     rows = [("whole-sequence forward, fp32", float(nn.functional.cross_entropy(logits[0].float(), ids[1:])))]
     for precision in PRECISIONS:
-        stepper = Stepper(lm.model, precision)
-        out = [stepper.prime(ids[None, :1])]
-        for t in range(1, ids.numel() - 1):
-            out.append(stepper.step(ids[t:t + 1]))
-        rows.append((f"one-step, {precision} matrices", float(nn.functional.cross_entropy(torch.cat(out), ids[1:]))))
+        rows.append((f"one-step, {precision} matrices", teacher_forced_xent(lm.model, ids, precision)))
     return rows
 
 

@@ -159,3 +159,21 @@ class Stepper:
             hs[k] = h
             x = h
         return torch.addmm(self.head_b, x, self.head_w_t)
+
+
+@torch.inference_mode()
+def teacher_forced_xent(model: nn.Module, ids: torch.Tensor, precision: str = "fp32") -> float:
+    """Nats per symbol of ``ids`` [T] fed one step at a time through a :class:`Stepper`.
+
+    Scores what sampling computes (the one-step path, with its matrices in ``precision``) on a
+    known text: symbol t+1 is scored from the state after ``ids[:t+1]``; the first symbol is fed
+    through ``prime``, the rest through ``step``. Compare with the whole-sequence forward to see
+    what a lower precision costs (benchmarks/sampling_speed.py, tests/unit/models/).
+    """
+    if ids.dim() != 1 or ids.numel() < 2:
+        raise ValueError("ids must be one sequence [T] of at least 2 symbols")
+    stepper = Stepper(model, precision)
+    out = [stepper.prime(ids[None, :1])]
+    for t in range(1, ids.numel() - 1):
+        out.append(stepper.step(ids[t:t + 1]))
+    return float(nn.functional.cross_entropy(torch.cat(out), ids[1:]))

@@ -84,18 +84,7 @@ def test_exactly_one_input_kind():
         build_model(ModelConfig(num_outputs=3, vocab_size=3, input_size=4))
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
-@pytest.mark.parametrize("precision, atol", [("bf16", 0.05), ("int8", 0.05)])
-def test_low_precision_stepper_stays_close_to_the_whole_sequence(cell, precision, atol):
-    torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=9, num_outputs=9, embedding_dim=8, hidden_size=32, num_layers=2, cell=cell)
-    model = build_model(cfg).eval()
-    ids = torch.randint(0, 9, (2, 12))
-    whole, _ = model(ids)
-    stepper = Stepper(model, precision)
-    got = [stepper.prime(ids[:, :4])] + [stepper.step(ids[:, t]) for t in range(4, 12)]
-    err = (torch.stack(got[1:], 1) - whole[:, 4:]).abs().max()
-    assert 0 < err < atol  # low precision really is in use, and stays close
+# The bf16/int8 steppers are tested against derived bounds in test_stepper_precision.py.
 
 
 def test_stepper_rejects_an_unknown_precision():
