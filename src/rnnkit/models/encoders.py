@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .dropout import FastDropout
 
@@ -37,9 +37,9 @@ class RecurrentEncoder(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, cell: str = "lstm",
                  bidirectional: bool = False, dropout: float = 0.0):
         super().__init__()
+        # nn.LSTM's own dropout stays 0: see ``between``.
         kwargs = dict(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
-                      batch_first=True, bidirectional=bidirectional,
-                      dropout=dropout if num_layers > 1 else 0.0)
+                      batch_first=True, bidirectional=bidirectional)
         if cell == "lstm":
             self.rnn: nn.RNNBase = nn.LSTM(**kwargs)
         elif cell == "gru":
@@ -50,53 +50,66 @@ class RecurrentEncoder(nn.Module):
             raise ValueError(f"unknown recurrent cell {cell!r}")
         self.cell = cell
         self.output_size = hidden_size * (2 if bidirectional else 1)
-        # The inter-layer dropout. In training on the CPU the stack runs one layer at a time with it
-        # (nn.LSTM's own dropout draws its mask with bernoulli_, which is slow there); elsewhere
-        # (packed sequences, GPU) nn.LSTM's own dropout is set from it on every call.
+        # The inter-layer dropout. While it is in force (training, rate > 0) the stack runs one layer
+        # at a time with it, on every device and for packed input too: nn.LSTM's own dropout draws
+        # its CPU mask with bernoulli_ (slow there) and on a GPU uses cuDNN's dropout state, which
+        # no checkpoint can save; this mask comes from the seeded generator the checkpoint saves.
         self.between = FastDropout(dropout if num_layers > 1 else 0.0)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
-        self.rnn.dropout = self.between.rate  # follows the trainer's dropout schedule
         hx = None
         if state:
             hx = state if self.cell == "lstm" else state[0]
-        if lengths is not None:
+        run = self._layer_by_layer if self.training and self.between.rate > 0 else self.rnn
+        if lengths is None:
+            out, new = run(x, hx)
+        else:
             total = x.shape[1]
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            out, new = self.rnn(packed, hx)
+            out, new = run(packed, hx)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=total)
-        elif self.training and self.between.rate > 0 and x.device.type == "cpu":
-            out, new = self._layer_by_layer(x, hx)
-        else:
-            out, new = self.rnn(x, hx)
         return out, (tuple(new) if self.cell == "lstm" else (new,))
 
-    def _layer_by_layer(self, x: torch.Tensor, hx):
-        """The stacked forward with :class:`FastDropout` between layers (same maths as ``self.rnn``)."""
+    def _layer_by_layer(self, x: torch.Tensor | PackedSequence, hx):
+        """The stacked forward with :class:`FastDropout` between layers (same maths as ``self.rnn``).
+
+        ``x`` is a padded [B, T, D] batch or a PackedSequence (whose data [N, D] is dropped alike).
+        """
         rnn = self.rnn
         dirs = 2 if rnn.bidirectional else 1
+        packed = isinstance(x, PackedSequence)
+        data, batch = (x.data, int(x.batch_sizes[0])) if packed else (x, x.shape[0])
         if hx is None:
-            zeros = x.new_zeros(rnn.num_layers * dirs, x.shape[0], rnn.hidden_size)
+            zeros = data.new_zeros(rnn.num_layers * dirs, batch, rnn.hidden_size)
             hx = (zeros, zeros) if self.cell == "lstm" else zeros
+        elif packed:  # the packed rows are sorted by length: the state follows them (as nn.LSTM does)
+            hx = rnn.permute_hidden(hx, x.sorted_indices)
         run = {"lstm": torch._VF.lstm, "gru": torch._VF.gru, "rnn_tanh": torch._VF.rnn_tanh,
                "rnn_relu": torch._VF.rnn_relu}[self.cell]
         per_layer = len(rnn._flat_weights) // rnn.num_layers
         outs_h, outs_c = [], []
         for k in range(rnn.num_layers):
             if k:
-                x = self.between(x)
+                data = self.between(data)
             weights = rnn._flat_weights[k * per_layer:(k + 1) * per_layer]
             rows = slice(k * dirs, (k + 1) * dirs)
-            if self.cell == "lstm":
-                x, h, c = run(x, (hx[0][rows], hx[1][rows]), weights, rnn.bias, 1, 0.0, True,
-                              rnn.bidirectional, True)
-                outs_c.append(c)
+            h0 = (hx[0][rows], hx[1][rows]) if self.cell == "lstm" else hx[rows]
+            # One layer, no dropout of its own: (input, [batch_sizes,] hx, weights, bias, layers, dropout,
+            # train, bidirectional[, batch_first]), the two overloads nn.LSTM.forward itself calls.
+            if packed:
+                result = run(data, x.batch_sizes, h0, weights, rnn.bias, 1, 0.0, True, rnn.bidirectional)
             else:
-                x, h = run(x, hx[rows], weights, rnn.bias, 1, 0.0, True, rnn.bidirectional, True)
-            outs_h.append(h)
+                result = run(data, h0, weights, rnn.bias, 1, 0.0, True, rnn.bidirectional, True)
+            data, outs_h = result[0], outs_h + [result[1]]
+            if self.cell == "lstm":
+                outs_c.append(result[2])
         h = torch.cat(outs_h)
-        return x, ((h, torch.cat(outs_c)) if self.cell == "lstm" else h)
+        new = (h, torch.cat(outs_c)) if self.cell == "lstm" else h
+        if not packed:
+            return data, new
+        return (PackedSequence(data, x.batch_sizes, x.sorted_indices, x.unsorted_indices),
+                rnn.permute_hidden(new, x.unsorted_indices))
 
 
 class TDNNEncoder(nn.Module):
