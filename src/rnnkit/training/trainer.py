@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
@@ -111,16 +111,24 @@ class TrainingInterrupted(RnnkitError):
     """Training stopped on Ctrl-C / SIGTERM after saving a checkpoint (the CLI exits 130)."""
 
 
-def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
+def lr_at(cfg: TrainConfig, step: int, progress: float, restart: tuple[float, float] = (0.0, 1.0)) -> float:
     """Linear warmup over ``warmup_steps``, then cosine decay to ``lr * min_lr_ratio`` at progress 1.
+
+    ``restart`` = (p0, s0): from progress p0 the cosine starts at ``lr * s0`` instead (a resumed
+    run whose stop was moved continues from the rate it had, with no jump; see
+    :meth:`Trainer.extend_schedule`). The default (0, 1) is the one schedule of a run never moved.
 
     >>> cfg = TrainConfig(lr=1.0, warmup_steps=10, min_lr_ratio=0.0, max_steps=100)
     >>> lr_at(cfg, 4, 0.0), lr_at(cfg, 50, 0.0), round(lr_at(cfg, 50, 0.5), 3), lr_at(cfg, 99, 1.0)
     (0.5, 1.0, 0.5, 0.0)
+    >>> lr_at(cfg, 50, 0.5, restart=(0.5, 0.2)), round(lr_at(cfg, 70, 0.75, restart=(0.5, 0.2)), 3)
+    (0.2, 0.1)
     """
     warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
-    p = min(max(progress, 0.0), 1.0)
-    return cfg.lr * warm * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+    p0, s0 = restart
+    p = min(max((progress - p0) / (1 - p0), 0.0), 1.0) if p0 < 1 else 1.0
+    floor = cfg.min_lr_ratio
+    return cfg.lr * warm * (floor + (max(s0, floor) - floor) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -149,19 +157,31 @@ class Trainer:
         self.state: tuple[torch.Tensor, ...] | None = None
         self.dropout_scale: float | None = None
         self.best_valid = math.inf
+        self.restart = (0.0, 1.0)  # see lr_at
         self._stop_signal: str | None = None
         if resume is not None:
             self._restore(resume)
         self.metrics = MetricsLog(os.path.join(run_dir, "metrics.jsonl"), resume_step=self.step if resume else None)
 
     # -- state --------------------------------------------------------------------------------
-    def _progress(self) -> float:
+    def _progress(self, stop: tuple[int | None, float | None] | None = None) -> float:
+        """How far the run is towards its stop (``max_steps``, ``time_budget``), 1 at the end."""
+        max_steps, time_budget = stop or (self.cfg.max_steps, self.cfg.time_budget)
         fractions = []
-        if self.cfg.max_steps:
-            fractions.append(self.step / self.cfg.max_steps)
-        if self.cfg.time_budget:
-            fractions.append(self.elapsed / self.cfg.time_budget)
+        if max_steps:
+            fractions.append(self.step / max_steps)
+        if time_budget:
+            fractions.append(self.elapsed / time_budget)
         return max(fractions)
+
+    def extend_schedule(self, old_stop: tuple[int | None, float | None]) -> None:
+        """The run was resumed with another stop than it was saved with: continue the cosine from
+        the rate in force at the checkpoint down to the floor at the new stop, instead of jumping
+        to where a run planned that long from the start would be."""
+        if tuple(old_stop) == (self.cfg.max_steps, self.cfg.time_budget):
+            return
+        scale = lr_at(replace(self.cfg, lr=1.0, warmup_steps=0), self.step, self._progress(old_stop), self.restart)
+        self.restart = (self._progress(), scale)
 
     def save(self) -> None:
         """Write a checkpoint of the current step (atomic; see checkpoint.py)."""
@@ -176,7 +196,8 @@ class Trainer:
             tensors[f"carry/{i}"] = s
         trainer = {"step": self.step, "elapsed": self.elapsed, "units": self.units, "best_valid": self.best_valid,
                    "position": self.task.position(), "param_groups": opt["param_groups"],
-                   "carry": len(self.state or ())}
+                   "carry": len(self.state or ()), "stop": [self.cfg.max_steps, self.cfg.time_budget],
+                   "restart": list(self.restart)}
         save_checkpoint(self.run_dir, self.step, self.model.state_dict(), tensors, trainer)
 
     def _restore(self, ckpt: Checkpoint) -> None:
@@ -200,7 +221,10 @@ class Trainer:
         self.state = tuple(carry) if carry else None
         self.step, self.elapsed, self.units = int(t["step"]), float(t["elapsed"]), int(t.get("units", 0))
         self.best_valid = float(t.get("best_valid", math.inf))
+        self.restart = tuple(t.get("restart", (0.0, 1.0)))
         self.task.seek(t["position"])
+        if "stop" in t:  # checkpoints from before this was saved resume on the new schedule as they did
+            self.extend_schedule(tuple(t["stop"]))
 
     # -- loop ---------------------------------------------------------------------------------
     def _passes(self) -> float | None:
@@ -277,7 +301,7 @@ class Trainer:
         window_loss, window_count, window_units, window_start = 0.0, 0.0, 0, self.elapsed
         steps_this_call = 0
         while not self._done():
-            lr = lr_at(cfg, self.step, self._progress())
+            lr = lr_at(cfg, self.step, self._progress(), self.restart)
             self._schedule_dropout()
             result = self._train_step(self.task.next_batch(), lr)
             self.step += 1

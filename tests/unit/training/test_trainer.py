@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ from rnnkit.recipes.charlm import DataConfig, resume_charlm, train_charlm
 from rnnkit.training import runtime as runtime_mod
 from rnnkit.training.metrics import read_metrics
 from rnnkit.training.runtime import cpu_has_bf16, resolve_runtime
-from rnnkit.training.trainer import TrainConfig, TrainingInterrupted
+from rnnkit.training.trainer import TrainConfig, TrainingInterrupted, lr_at
 
 SMALL = dict(hidden_size=32, embedding_dim=16, num_layers=2, dropout=0.1)
 
@@ -37,6 +38,38 @@ def test_resume_continues_exactly(tmp_path, tiny_corpus):
     a, b = rnnkit.load(str(tmp_path / "a")), rnnkit.load(str(tmp_path / "b"))
     for (name, p), q in zip(a.model.state_dict().items(), b.model.state_dict().values()):
         assert torch.equal(p, q), name
+
+
+def _lrs(run) -> dict[int, float]:
+    return {r["step"]: r["lr"] for r in read_metrics(f"{run}/metrics.jsonl") if "lr" in r}
+
+
+def test_resume_with_a_later_stop_continues_the_rate_without_a_jump(tmp_path, tiny_corpus):
+    """Moving the stop on resume (here 24 -> 48 steps) continues the cosine from the rate in force
+    at the checkpoint down to the floor at the new stop; an unchanged stop stays bit-exact (above)."""
+    data = DataConfig(corpus=tiny_corpus)
+    train_charlm(str(tmp_path / "a"), data, SMALL, _train_cfg())  # 24 steps: the rate it would have had
+    with pytest.raises(TrainingInterrupted):
+        train_charlm(str(tmp_path / "b"), data, SMALL, _train_cfg(), stop_after=11)
+    resume_charlm(str(tmp_path / "b"), train_overrides={"max_steps": 48})
+    planned, got = _lrs(tmp_path / "a"), _lrs(tmp_path / "b")
+    assert sorted(got) == list(range(1, 49))
+    assert all(got[k] == planned[k] for k in range(1, 12))
+    # the first resumed step: where the 24-step cosine would be at step 12, then decaying to the floor
+    assert got[12] == pytest.approx(planned[12], rel=1e-9)
+    assert all(got[k + 1] < got[k] for k in range(12, 48))
+    # exactly: a cosine from the rate at step 11 of 24 (scale s0) over steps 11..48, to the floor
+    cfg = _train_cfg(max_steps=48)
+    s0 = lr_at(replace(cfg, lr=1.0, warmup_steps=0), 11, 11 / 24)
+    for k in range(12, 49):  # metrics record step k with the rate of update k (computed at step k - 1)
+        p = (k - 1 - 11) / (48 - 11)
+        assert got[k] == pytest.approx(1e-2 * (0.05 + (s0 - 0.05) * 0.5 * (1 + math.cos(math.pi * p))), rel=1e-9)
+    assert got[30] > planned[18]  # stretched over 37 more steps, not the old 13
+
+    # A finished run extended keeps its final (floor) rate: no jump back up.
+    resume_charlm(str(tmp_path / "a"), train_overrides={"max_steps": 36})
+    extended = _lrs(tmp_path / "a")
+    assert max(extended[k] for k in range(25, 37)) <= extended[24] * (1 + 1e-9)
 
 
 def test_overfits_a_tiny_corpus(tmp_path, tiny_corpus):
