@@ -1,8 +1,9 @@
 """Generation: prime a language model, draw a symbol, feed it back, until a length or an end string.
 
 Temperature 0 is greedy (argmax). ``top_k`` keeps the k likeliest symbols, ``top_p`` the
-smallest set whose probability reaches p; both renormalise. A seeded generator makes the
-same call give the same text, for one stream or many at once.
+smallest set whose probability reaches p; both renormalise. Seeded generators, one per stream,
+make the same call give the same text, and stream i of a batch the text one stream gets with
+seed + i.
 """
 from __future__ import annotations
 
@@ -62,16 +63,22 @@ def encode_prime(vocab: Vocabulary, prime: str) -> torch.Tensor:
 
 
 class Uniforms:
-    """Seeded U(0, 1) draws, [B, 1] per step, generated in blocks (one generator call per block)."""
+    """Seeded U(0, 1) draws, [B, 1] per step, generated in blocks (one generator call per stream and block).
 
-    def __init__(self, generator: torch.Generator, batch: int, block: int = 256):
-        self.generator, self.batch, self.block = generator, batch, block
+    Stream i has its own generator seeded with ``seed + i``, so its draws do not depend on how many
+    streams run beside it: stream i of a batch sampled with seed s draws what one stream sampled
+    with seed s + i draws.
+    """
+
+    def __init__(self, seed: int, batch: int, device: torch.device | str = "cpu", block: int = 256):
+        self.generators = [torch.Generator(device=device).manual_seed(seed + i) for i in range(batch)]
+        self.device, self.block = device, block
         self._rows, self._next = torch.empty(0), 0
 
     def next(self) -> torch.Tensor:
         if self._next >= len(self._rows):
-            self._rows = torch.rand(self.block, self.batch, 1, generator=self.generator,
-                                    device=self.generator.device)
+            self._rows = torch.stack([torch.rand(self.block, 1, generator=g, device=self.device)
+                                      for g in self.generators], dim=1)  # [block, B, 1]
             self._next = 0
         self._next += 1
         return self._rows[self._next - 1]
@@ -107,15 +114,24 @@ def draw(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: flo
     return inverse_cdf(probs, uniforms.next())
 
 
+def has_int8_kernel() -> bool:
+    """Whether this PyTorch has the weight-only int8 product the int8 matrices use (from torch 2.3)."""
+    return hasattr(torch, "_weight_int8pack_mm")
+
+
 def resolve_precision(precision: str, device: torch.device, num_samples: int) -> str:
     """``auto``: int8 matrices for up to 8 streams on an AVX2/AVX-512 CPU (fastest there; the
     scores were equal to fp32's to 4 decimals in benchmarks/sampling_speed.py), bf16 for more
-    streams where the CPU computes bf16 natively, fp32 otherwise. Anything else is returned as is."""
+    streams where the CPU computes bf16 natively, fp32 otherwise (and where this PyTorch lacks the
+    int8 kernel). An explicit precision is returned as is, after checking it can run here."""
+    if precision == "int8" and not has_int8_kernel():
+        raise RnnkitError(f"int8 sampling needs torch._weight_int8pack_mm (PyTorch 2.3 or later); this is "
+                          f"PyTorch {torch.__version__}: use --precision fp32 or bf16")
     if precision != "auto":
         return precision
     if device.type != "cpu":
         return "fp32"
-    if num_samples <= 8 and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+    if num_samples <= 8 and has_int8_kernel() and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         return "int8"
     from ..training.runtime import cpu_has_bf16
 
@@ -129,7 +145,10 @@ def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: i
     """Generate ``num_samples`` continuations of ``prime`` (the prime itself is not returned).
 
     Each stream stops after ``length`` symbols or right after it writes ``stop`` (kept in the
-    text). Streams run as one batch; the same ``seed`` and ``precision`` give the same texts.
+    text). Streams run as one batch; the same ``seed`` and ``precision`` give the same texts, and
+    stream i of a batch is the one-stream sample with seed ``seed + i`` at the same precision (up
+    to rounding differences between batched and one-row matrix products, which could change a
+    draw that falls on a near tie).
     ``precision`` "bf16" or "int8" keeps the recurrent matrices in fewer bytes for speed (see
     :class:`~rnnkit.models.stepper.Matrix`), "fp32" is exact, "auto" (default) picks by
     :func:`resolve_precision`.
@@ -142,11 +161,10 @@ def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: i
     precision = resolve_precision(precision, device, num_samples)
     if precision == "int8" and device.type != "cpu":
         raise RnnkitError("int8 sampling runs on the CPU only: use --precision fp32 or bf16 on a GPU")
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+    seed = seed if seed is not None else int(torch.seed() % 2**62)
     ids = encode_prime(vocab, prime).to(device)
     stepper = Stepper(model, precision)
-    uniforms = Uniforms(generator, num_samples)
+    uniforms = Uniforms(seed, num_samples, device)
     logits = stepper.prime(ids[None, :].expand(num_samples, -1))
     chosen: list[torch.Tensor] = []
     texts = [""] * num_samples

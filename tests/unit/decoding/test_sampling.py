@@ -25,6 +25,15 @@ def test_same_seed_same_text_in_single_and_batched_paths(lm):
     assert len(set(many)) > 1 and all(len(t) == 60 for t in many)
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_stream_i_of_a_batch_is_the_single_sample_with_seed_plus_i(lm, precision):
+    model, vocab = lm
+    many = sample(model, vocab, "abc", 80, temperature=1.0, top_p=0.95, seed=5, num_samples=5, precision=precision)
+    singles = [sample(model, vocab, "abc", 80, temperature=1.0, top_p=0.95, seed=5 + i, precision=precision)[0]
+               for i in range(5)]
+    assert many == singles
+
+
 def test_greedy_is_deterministic_and_equals_argmax(lm):
     model, vocab = lm
     text = sample(model, vocab, "ab", 10, temperature=0.0, precision="fp32")[0]
@@ -93,6 +102,15 @@ def test_auto_precision_picks_by_streams_and_device():
     assert resolve_precision("auto", cpu, 64) in ("bf16", "fp32")
 
 
+def test_without_the_int8_kernel_auto_falls_back_and_int8_is_an_error(monkeypatch, lm):
+    model, vocab = lm
+    monkeypatch.delattr(torch, "_weight_int8pack_mm")  # as on PyTorch before 2.3
+    assert resolve_precision("auto", torch.device("cpu"), 1) in ("bf16", "fp32")
+    assert len(sample(model, vocab, "a", 5, seed=0)) == 1
+    with pytest.raises(RnnkitError, match=r"int8 sampling needs torch._weight_int8pack_mm \(PyTorch 2.3 or later\)"):
+        sample(model, vocab, "a", 5, precision="int8")
+
+
 def test_bad_precision_is_an_error(lm):
     model, vocab = lm
     with pytest.raises(RnnkitError, match="sampling precision must be auto or one of fp32, bf16, int8"):
@@ -108,15 +126,14 @@ def test_inverse_cdf_never_draws_a_zero_probability_symbol():
 
 
 def test_draw_frequencies_follow_the_distribution():
-    g = torch.Generator().manual_seed(0)
-    u = Uniforms(g, 4000)
+    u = Uniforms(0, 4000)
     probs = torch.tensor([[0.1, 0.6, 0.3]]).expand(4000, -1)
     counts = torch.bincount(inverse_cdf(probs, u.next()), minlength=3).float() / 4000
     assert torch.allclose(counts, torch.tensor([0.1, 0.6, 0.3]), atol=0.03)
 
 
 def test_uniforms_do_not_depend_on_the_block_size():
-    a = Uniforms(torch.Generator().manual_seed(1), 3, block=2)
-    b = Uniforms(torch.Generator().manual_seed(1), 3, block=5)
+    a = Uniforms(1, 3, block=2)
+    b = Uniforms(1, 3, block=5)
     for _ in range(7):
         assert torch.equal(a.next(), b.next())
