@@ -10,6 +10,11 @@ Every decoder gets identical float32 inputs. Quality is the exact log P(best out
 summed over all alignments (``torch.nn.functional.ctc_loss``), of each decoder's best output,
 so searches that rank by different internal scores are compared on one scale.
 
+Outputs are compared as text: pyctcdecode returns words joined by single spaces, so it can never
+output a leading, trailing or doubled separator. Every decoder's best output is normalised the
+same way (separators stripped at both ends, runs of them merged) before it is scored; the table
+says how many of each decoder's outputs that changed.
+
 The competitors live in the benchmark's own environment, never in rnnkit's::
 
     python3 -m venv /tmp/ctcbench
@@ -80,6 +85,22 @@ def exact_scores(lp, outputs: list[tuple[int, ...]]) -> list[float]:
         targets[b, :len(o)] = torch.tensor(o, dtype=torch.long)
     nll = F.ctc_loss(x, targets, torch.full((len(outputs),), x.shape[0]), lengths, blank=BLANK, reduction="none")
     return (-nll).tolist()
+
+
+def normalise(tokens) -> tuple[int, ...]:
+    """Word-level text as pyctcdecode writes it: no separator at either end, never two in a row.
+
+    >>> normalise((1, 5, 1, 1, 6, 1))
+    (5, 1, 6)
+    """
+    out: list[int] = []
+    for t in tokens:
+        if t == SEP and (not out or out[-1] == SEP):
+            continue
+        out.append(int(t))
+    while out and out[-1] == SEP:
+        out.pop()
+    return tuple(out)
 
 
 def collapse(path) -> tuple[int, ...]:
@@ -191,7 +212,9 @@ def run(args) -> list[dict]:
             except Exception as exc:  # a competitor failing must not stop the others
                 row["error"] = f"failed: {type(exc).__name__}: {exc}"
             else:
-                row.update(seconds=seconds, scores=exact_scores(lp, outputs), outputs=outputs)
+                same = [normalise(o) for o in outputs]
+                row.update(seconds=seconds, scores=exact_scores(lp, same), outputs=same,
+                           normalised=sum(a != tuple(b) for a, b in zip(same, outputs)))
             rows.append(row)
             print(f"{name:32s} {search:8s} {kind:6s} " + (f"{row['seconds']:.2f}s" if "seconds" in row
                                                            else row["error"]), file=sys.stderr)
@@ -202,12 +225,12 @@ def table(rows: list[dict], args) -> str:
     import numpy as np
     ref = {(r["search"], r["input"]): r for r in rows if r["decoder"].startswith("pyctcdecode") and "seconds" in r}
     fl = {(r["search"], r["input"]): r for r in rows if r["decoder"].startswith("flashlight") and "seconds" in r}
-    lines = ["| decoder | search | input | time (s) | utt/s | mean log P(best) | vs pyctcdecode: speed-up, "
-             "P(best) >= on | vs flashlight-text |",
-             "|---|---|---|---:|---:|---:|---|---|"]
+    lines = ["| decoder | search | input | time (s) | utt/s | outputs normalised | mean log P(best) | "
+             "vs pyctcdecode: speed-up, P(best) >= on | vs flashlight-text |",
+             "|---|---|---|---:|---:|---:|---:|---|---|"]
     for r in rows:
         if "seconds" not in r:
-            lines.append(f"| {r['decoder']} | {r['search']} | {r['input']} | {r['error']} | | | | |")
+            lines.append(f"| {r['decoder']} | {r['search']} | {r['input']} | {r['error']} | | | | | |")
             continue
         key, scores = (r["search"], r["input"]), np.array(r["scores"])
         vs_py = vs_fl = ""
@@ -218,7 +241,7 @@ def table(rows: list[dict], args) -> str:
             ratio = r["seconds"] / fl[key]["seconds"]
             vs_fl = f"{ratio:.1f}x slower" if ratio >= 1 else f"{1 / ratio:.1f}x faster"
         lines.append(f"| {r['decoder']} | {r['search']} | {r['input']} | {r['seconds']:.2f} | "
-                     f"{len(scores) / r['seconds']:.0f} | {scores.mean():.2f} | {vs_py} | {vs_fl} |")
+                     f"{len(scores) / r['seconds']:.0f} | {r['normalised']} | {scores.mean():.2f} | {vs_py} | {vs_fl} |")
     return "\n".join(lines)
 
 

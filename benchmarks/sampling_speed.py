@@ -101,14 +101,16 @@ def main() -> None:
     p.add_argument("--run", default=None, help="a trained character-LM run folder for the fidelity table")
     p.add_argument("--text", default=None, help="text to score in the fidelity table")
     p.add_argument("--chars", type=int, default=20000, help="characters of --text to score")
+    p.add_argument("--streams", default="1,8,64", help="comma-separated numbers of streams to time")
+    p.add_argument("--precisions", default=",".join(PRECISIONS), help="comma-separated matrix precisions to time")
     args = p.parse_args()
     torch.manual_seed(0)
     model = build_model(ModelConfig(vocab_size=len(VOCAB), num_outputs=len(VOCAB), hidden_size=512, num_layers=2)).eval()
     n = args.length
     rows = [("nn.LSTM, one call per step", 1, "fp32", best_of(lambda: reference_lstm_steps(model, n // 4), args.repeats)),
             ("nn.LSTMCell loop", 1, "fp32", best_of(lambda: reference_cell_loop(model, n), args.repeats))]
-    for precision in PRECISIONS:
-        for streams in (1, 8, 64):
+    for precision in args.precisions.split(","):
+        for streams in (int(n) for n in args.streams.split(",")):
             rows.append(("rnnkit sample", streams, precision,
                          best_of(lambda: rnnkit_rate(model, n // max(1, streams // 8), streams, precision), args.repeats)))
     print(f"Command: python {' '.join(sys.argv)}")
