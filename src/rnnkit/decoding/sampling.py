@@ -119,11 +119,18 @@ def has_int8_kernel() -> bool:
     return hasattr(torch, "_weight_int8pack_mm")
 
 
+# The most streams for which int8 matrices sample fastest, from benchmarks/sampling_speed.py (README):
+# on a CPU with native bf16 (Sapphire Rapids) int8 was 1.9x bf16 for one stream and bf16 was faster
+# at 8; on an AVX2-only CPU (AMD EPYC) int8 beat fp32 up to 32 streams and fp32 was faster at 64.
+INT8_MAX_STREAMS = {"native_bf16": 7, "no_bf16": 32}
+
+
 def resolve_precision(precision: str, device: torch.device, num_samples: int) -> str:
-    """``auto``: int8 matrices for up to 8 streams on an AVX2/AVX-512 CPU (fastest there; the
-    scores were equal to fp32's to 4 decimals in benchmarks/sampling_speed.py), bf16 for more
-    streams where the CPU computes bf16 natively, fp32 otherwise (and where this PyTorch lacks the
-    int8 kernel). An explicit precision is returned as is, after checking it can run here."""
+    """``auto`` picks the fastest matrices measured for this many streams on this kind of CPU:
+    int8 up to :data:`INT8_MAX_STREAMS` streams on an AVX2/AVX-512 CPU (its scores equal fp32's
+    in README's fidelity table), beyond that bf16 where the CPU computes bf16 natively, else fp32;
+    fp32 on a GPU and where this PyTorch lacks the int8 kernel. An explicit precision is
+    returned as is, after checking it can run here."""
     if precision == "int8" and not has_int8_kernel():
         raise RnnkitError(f"int8 sampling needs torch._weight_int8pack_mm (PyTorch 2.3 or later); this is "
                           f"PyTorch {torch.__version__}: use --precision fp32 or bf16")
@@ -131,11 +138,13 @@ def resolve_precision(precision: str, device: torch.device, num_samples: int) ->
         return precision
     if device.type != "cpu":
         return "fp32"
-    if num_samples <= 8 and has_int8_kernel() and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
-        return "int8"
     from ..training.runtime import cpu_has_bf16
 
-    return "bf16" if cpu_has_bf16() else "fp32"
+    native = cpu_has_bf16()
+    cut = INT8_MAX_STREAMS["native_bf16" if native else "no_bf16"]
+    if num_samples <= cut and has_int8_kernel() and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        return "int8"
+    return "bf16" if native else "fp32"
 
 
 @torch.no_grad()
