@@ -5,10 +5,13 @@ with carried state; evaluation reports nats and bits per character on held-out t
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
 import logging
 import math
 import os
+import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,13 +22,16 @@ from ..configs import from_dict, to_dict
 from ..data.batching import Batch, EpochStreams, StreamBatcher
 from ..data.corpus import read_corpus
 from ..data.vocab import Vocabulary
+from ..decoding.sampling import check_sampling_args
+from ..decoding.sampling import sample as _sample
 from ..errors import RnnkitError
 from ..losses.base import LossResult
 from ..losses.timesync import time_synchronous_xent
-from ..models.model import ModelConfig, build_model
+from ..models.model import ModelConfig, SequenceModel, build_model
 from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
 from ..training.runtime import Runtime, resolve_runtime, seed_everything
 from ..training.trainer import TrainConfig, Trainer
+from . import options as opt
 
 log = logging.getLogger(__name__)
 TASK = "charlm"
@@ -183,3 +189,168 @@ def resume_charlm(out: str, model_overrides: dict[str, Any] | None = None, train
     model = build_model(model_cfg)
     task = CharLMTask(train_ids, valid_ids, train.batch_size, train.bptt, train.seed)
     return Trainer(model, task, train, runtime, out, resume=ckpt).run(stop_after=stop_after)
+
+
+# -- the predictor ------------------------------------------------------------------------------
+@dataclass
+class LanguageModel:
+    """A trained symbol-level language model with its vocabulary (what ``rnnkit.load`` returns for a charlm run)."""
+
+    model: SequenceModel
+    vocab: Vocabulary
+    config: dict[str, Any]
+    step: int
+
+    def sample(self, prime: str = "", length: int = 500, temperature: float = 1.0, top_k: int | None = None,
+               top_p: float | None = None, seed: int | None = None, stop: str | None = None,
+               precision: str = "auto") -> str:
+        """One continuation of ``prime`` (see :func:`rnnkit.decoding.sampling.sample`)."""
+        return _sample(self.model, self.vocab, prime, length, temperature, top_k, top_p, seed, stop,
+                       precision=precision)[0]
+
+    def sample_many(self, num_samples: int, prime: str = "", length: int = 500, **kwargs: Any) -> list[str]:
+        """``num_samples`` continuations drawn as one batch."""
+        return _sample(self.model, self.vocab, prime, length, num_samples=num_samples, **kwargs)
+
+    def score(self, text: str) -> dict[str, float]:
+        """Cross-entropy of ``text`` under the model: nats and bits per character.
+
+        Characters outside the vocabulary are scored as the unknown symbol and counted.
+        """
+        ids, unknown = self.vocab.encode_counting(text)
+        if len(ids) < 2:
+            raise RnnkitError("need at least 2 characters of text to score")
+        runtime = resolve_runtime(next(self.model.parameters()).device.type, "fp32")
+        self.model.eval()
+        r = stream_loss(self.model, torch.from_numpy(ids), runtime)
+        nats = float(r.total) / int(r.count)
+        return {"nats_per_char": nats, "bits_per_char": nats / math.log(2), "chars": int(r.count), "unknown_chars": unknown}
+
+
+def load(run_dir: str, device: str = "cpu") -> LanguageModel:
+    """The latest checkpoint of a charlm run folder, for inference (fp32, on ``device``)."""
+    config = read_json(os.path.join(run_dir, "config.json"), "run configuration")
+    vocab = Vocabulary.from_json(read_json(os.path.join(run_dir, "vocab.json"), "vocabulary"))
+    if not isinstance(config, dict) or "model" not in config:
+        raise RnnkitError(f"{run_dir}/config.json has no model section")
+    model = build_model(from_dict(ModelConfig, config["model"]))
+    ckpt = load_checkpoint(run_dir, with_state=False)
+    try:
+        model.load_state_dict(ckpt.model)
+    except RuntimeError:
+        raise RnnkitError(f"the weights in {run_dir} do not match its config.json") from None
+    runtime = resolve_runtime(device, "fp32")
+    model.to(runtime.device).eval()
+    return LanguageModel(model=model, vocab=vocab, config=config, step=ckpt.step)
+
+
+# -- command line -------------------------------------------------------------------------------
+# None defaults mean "the recipe's default" (DEFAULT_MODEL, DEFAULT_TRAIN, DataConfig).
+MODEL_OPTIONS: list[opt.Option] = [
+    ("--cell", "cell", str, "lstm, gru, rnn_tanh, rnn_relu, tdnn, mingru or minlstm (default lstm)"),
+    ("--hidden-size", "hidden_size", opt.positive_int, "units per recurrent layer (default 512)"),
+    ("--num-layers", "num_layers", opt.positive_int, "stacked recurrent layers (default 2)"),
+    ("--embedding-dim", "embedding_dim", opt.positive_int, "size of the learned input projection (default 128)"),
+    ("--dropout", "dropout", opt.fraction, "dropout on the input, between layers and before the head (default 0.2; "
+                                           "see --dropout-from)"),
+    ("--window", "window", opt.positive_int, "tdnn: inputs each output sees (default 5)"),
+]
+TRAIN_OPTIONS: list[opt.Option] = [
+    ("--batch-size", "batch_size", opt.positive_int, "streams per batch (default 64)"),
+    ("--bptt", "bptt", opt.positive_int, "steps per truncated-BPTT segment (default 64)"),
+    ("--dropout-from", "dropout_from", opt.non_negative,
+     "passes over the training text before dropout starts (default 3; 0: from the start)"),
+    ("--dropout-ramp", "dropout_ramp", opt.non_negative, "passes over which dropout then rises to --dropout (default 2)"),
+    *opt.trainer_options(DEFAULT_TRAIN),
+]
+DATA_OPTIONS = ("corpus", "include", "max_chars", "valid_fraction", "max_valid_chars")
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``rnnkit train charlm``."""
+    p.add_argument("--corpus", default=None, help="python (default), linux, or a file, directory or tar archive")
+    p.add_argument("--include", default=None, help="comma-separated globs of files to read from a directory or archive")
+    p.add_argument("--max-chars", type=opt.positive_int, default=None, help="read at most this many characters (default 20M)")
+    p.add_argument("--valid-fraction", type=opt.fraction, default=None, help="last fraction of the text for validation (default 0.1)")
+    p.add_argument("--max-valid-chars", type=opt.positive_int, default=None,
+                   help="score at most this many validation characters at each evaluation (default 250,000)")
+    opt.add_run_arguments(p)
+    opt.add_options(p, MODEL_OPTIONS)
+    p.add_argument("--tie-weights", action="store_true", default=None, help="share the embedding and output matrices")
+    opt.add_options(p, TRAIN_OPTIONS)
+
+
+def _model_args(args: argparse.Namespace) -> dict[str, Any]:
+    model = opt.given(args, MODEL_OPTIONS)
+    if args.tie_weights:
+        model["tie_weights"] = True
+    return model
+
+
+def train_from_args(args: argparse.Namespace) -> None:
+    """``rnnkit train charlm --out RUN ...``"""
+    data = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
+    train = opt.train_settings(args, TRAIN_OPTIONS, new_run=True)
+    train_charlm(args.out, from_dict(DataConfig, data), _model_args(args), from_dict(TrainConfig, train))
+
+
+def resume_from_args(args: argparse.Namespace) -> None:
+    """``rnnkit train charlm --resume RUN ...``"""
+    opt.refuse_data_on_resume(args, DATA_OPTIONS, "corpus")
+    resume_charlm(args.resume, _model_args(args), opt.train_settings(args, TRAIN_OPTIONS, new_run=False))
+
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``rnnkit evaluate RUN`` for a charlm run."""
+    p.add_argument("--corpus", required=True, help="file, directory, archive, or a named corpus")
+    p.add_argument("--include", default=None, help="comma-separated globs")
+    p.add_argument("--max-chars", type=opt.positive_int, default=None)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
+    """Cross-entropy of the run's model on a text: nats and bits per character."""
+    lm = load(run)
+    corpus = read_corpus(args.corpus, args.include, args.max_chars)
+    result = lm.score(corpus.text)
+    result["replaced_invalid_utf8"] = corpus.stats.replaced_chars
+    result["skipped_binary_files"] = corpus.stats.skipped_binary
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['nats_per_char']:.4f} nats/char, {result['bits_per_char']:.4f} bits/char over "
+              f"{result['chars']} characters ({result['unknown_chars']} outside the vocabulary)")
+
+
+def add_sample_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``rnnkit sample RUN``."""
+    p.add_argument("--prime", default="", help="text to start from (default: a newline)")
+    p.add_argument("--length", type=opt.non_negative_int, default=500, help="symbols to generate (default 500)")
+    p.add_argument("--temperature", type=opt.non_negative, default=1.0, help="0 is greedy (default 1.0)")
+    p.add_argument("--top-k", type=opt.positive_int, default=None)
+    p.add_argument("--top-p", type=opt.probability, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--stop", default=None, help="stop right after writing this string")
+    p.add_argument("--num-samples", type=opt.positive_int, default=1, help="streams drawn as one batch")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto",
+                   help="how the recurrent matrices are kept while sampling: fp32 (exact), bf16, or int8 "
+                        "(weight-only, per-row scales); default auto: int8 for up to 8 streams on an "
+                        "AVX2/AVX-512 CPU, else bf16 where the CPU has it, else fp32")
+
+
+def sample_from_args(run: str, args: argparse.Namespace) -> None:
+    """Print ``--num-samples`` continuations of ``--prime``."""
+    check_sampling_args(args.length, args.temperature, args.top_k, args.top_p, args.num_samples)
+    lm = load(run, device=args.device)
+    texts = lm.sample_many(args.num_samples, args.prime, args.length, temperature=args.temperature,
+                           top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop=args.stop,
+                           precision=args.precision)
+    for i, text in enumerate(texts):
+        if args.num_samples > 1:
+            print(f"--- sample {i + 1}")
+        sys.stdout.write(args.prime + text + "\n")
+
+
+# Subcommands of this task beyond train and evaluate: name -> (help, add_arguments, run).
+COMMANDS = {"sample": ("generate text from a language model", add_sample_arguments, sample_from_args)}

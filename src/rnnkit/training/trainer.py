@@ -7,6 +7,8 @@ back one segment while the state remembers the whole stream.
 """
 from __future__ import annotations
 
+import glob
+import hashlib
 import math
 import os
 import signal
@@ -16,13 +18,15 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from ..data.batching import Batch
 from ..errors import RnnkitError
 from ..losses.base import LossResult
 from ..models.dropout import set_dropout_scale
-from .checkpoint import Checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, atomic_write_bytes, save_checkpoint
 from .metrics import MetricsLog, Progress, plot_losses
 from .runtime import Runtime
 
@@ -57,6 +61,12 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     progress: bool = True
+    # Model selection and early stopping (off by default): after each evaluation whose ``select``
+    # metric beats the best so far ("max": higher is better, "min": lower), the weights are kept as
+    # best-<step>.safetensors; after ``patience`` evaluations without that, training stops.
+    select: str | None = None
+    select_mode: str = "max"
+    patience: int | None = None
 
     def validate(self) -> "TrainConfig":
         for name in ("batch_size", "bptt", "log_interval"):
@@ -77,6 +87,10 @@ class TrainConfig:
             raise RnnkitError("betas must be in [0, 1)")
         if self.dropout_from < 0 or self.dropout_ramp < 0:
             raise RnnkitError("dropout-from and dropout-ramp are numbers of passes: they must be >= 0")
+        if self.select_mode not in ("max", "min"):
+            raise RnnkitError(f"select-mode must be max or min, got {self.select_mode!r}")
+        if self.patience is not None and (self.patience <= 0 or self.select is None):
+            raise RnnkitError("patience must be a positive number of evaluations, with a metric to select on")
         return self
 
 
@@ -157,6 +171,8 @@ class Trainer:
         self.state: tuple[torch.Tensor, ...] | None = None
         self.dropout_scale: float | None = None
         self.best_valid = math.inf
+        # Model selection (cfg.select): the best value, its step and weights file, evaluations since.
+        self.best: dict[str, Any] = {"value": None, "step": None, "file": None, "sha256": None, "since": 0}
         self.restart = (0.0, 1.0)  # see lr_at
         self._stop_signal: str | None = None
         if resume is not None:
@@ -198,7 +214,13 @@ class Trainer:
                    "position": self.task.position(), "param_groups": opt["param_groups"],
                    "carry": len(self.state or ()), "stop": [self.cfg.max_steps, self.cfg.time_budget],
                    "restart": list(self.restart)}
+        if self.cfg.select is not None:
+            trainer["best"] = dict(self.best)
         save_checkpoint(self.run_dir, self.step, self.model.state_dict(), tensors, trainer)
+        # best-*.safetensors written after the previous commit but since beaten are dropped now.
+        for path in glob.glob(os.path.join(self.run_dir, "best-*.safetensors")):
+            if os.path.basename(path) != self.best["file"]:
+                os.unlink(path)
 
     def _restore(self, ckpt: Checkpoint) -> None:
         try:
@@ -221,6 +243,7 @@ class Trainer:
         self.state = tuple(carry) if carry else None
         self.step, self.elapsed, self.units = int(t["step"]), float(t["elapsed"]), int(t.get("units", 0))
         self.best_valid = float(t.get("best_valid", math.inf))
+        self.best = {**self.best, **t.get("best", {})}
         self.restart = tuple(t.get("restart", (0.0, 1.0)))
         self.task.seek(t["position"])
         if "stop" in t:  # checkpoints from before this was saved resume on the new schedule as they did
@@ -254,6 +277,8 @@ class Trainer:
         return result
 
     def _done(self) -> bool:
+        if self._patience_spent():
+            return True
         if self.cfg.max_steps is not None and self.step >= self.cfg.max_steps:
             return True
         return self.cfg.time_budget is not None and self.elapsed >= self.cfg.time_budget
@@ -267,7 +292,26 @@ class Trainer:
             self.model.train()
         self.best_valid = min(self.best_valid, result.get("valid_loss", math.inf))
         self.metrics.write({"step": self.step, "time": round(self.elapsed, 2), **result})
+        self._select(result)
         return result
+
+    def _select(self, result: dict[str, float]) -> None:
+        """Keep the weights of the best evaluation so far (``cfg.select``) and count the ones since."""
+        value = result.get(self.cfg.select) if self.cfg.select is not None else None
+        if value is None or not math.isfinite(value):
+            return
+        best = self.best["value"]
+        if best is not None and not (value > best if self.cfg.select_mode == "max" else value < best):
+            self.best["since"] += 1
+            return
+        name = f"best-{self.step:08d}.safetensors"
+        # No metadata: safetensors writes it in hash order, and the same weights should give the same bytes.
+        data = save_safetensors({k: v.detach().cpu().clone().contiguous() for k, v in self.model.state_dict().items()})
+        atomic_write_bytes(os.path.join(self.run_dir, name), data)
+        self.best = {"value": value, "step": self.step, "file": name, "sha256": hashlib.sha256(data).hexdigest(), "since": 0}
+
+    def _patience_spent(self) -> bool:
+        return self.cfg.patience is not None and self.best["since"] >= self.cfg.patience
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self._stop_signal is not None:  # a second Ctrl-C: stop now, the last checkpoint stays
@@ -299,7 +343,7 @@ class Trainer:
         start = time.monotonic() - self.elapsed
         last_eval = last_save = self.elapsed
         window_loss, window_count, window_units, window_start = 0.0, 0.0, 0, self.elapsed
-        steps_this_call = 0
+        steps_this_call, last_result = 0, None
         while not self._done():
             lr = lr_at(cfg, self.step, self._progress(), self.restart)
             self._schedule_dropout()
@@ -326,7 +370,7 @@ class Trainer:
                 progress.update(self.step, loss, rate, lr, min(self._progress(), 1.0), self.elapsed)
                 window_loss, window_count, window_units, window_start = 0.0, 0.0, 0, self.elapsed
             if cfg.eval_interval > 0 and self.elapsed - last_eval >= cfg.eval_interval and not self._done():
-                result_eval = self.evaluate()
+                result_eval = last_result = self.evaluate()
                 progress.message(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in result_eval.items()))
                 self.elapsed = last_eval = time.monotonic() - start
             if self.elapsed - last_save >= cfg.checkpoint_interval and not self._done():
@@ -339,8 +383,30 @@ class Trainer:
                 raise TrainingInterrupted(
                     f"interrupted ({self._stop_signal}) at step {self.step}; checkpoint saved in {self.run_dir}: "
                     f"continue with --resume {self.run_dir}")
-        final = self.evaluate()
+        if self._patience_spent() and last_result is not None:  # stopped early, just after evaluating
+            final = last_result
+            progress.message(f"stopped early: {self.cfg.select} did not improve in {self.cfg.patience} "
+                             f"evaluations; best {self.best['value']:.4f} at step {self.best['step']}")
+        else:
+            final = self.evaluate()
         self.save()
         progress.message(f"done: step {self.step}, {self.elapsed:.0f} s, "
                          + ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
         return final
+
+
+def best_weights(run_dir: str, ckpt: Checkpoint) -> tuple[dict[str, torch.Tensor], int] | None:
+    """The weights kept by model selection (``TrainConfig.select``) at ``ckpt`` and their step;
+    None when the run keeps none. A file that does not match its recorded checksum is an error."""
+    best = ckpt.trainer.get("best") or {}
+    if not best.get("file"):
+        return None
+    path = os.path.join(run_dir, best["file"])
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise RnnkitError(f"run folder {run_dir} is incomplete: {best['file']} is missing") from None
+    if hashlib.sha256(data).hexdigest() != best.get("sha256"):
+        raise RnnkitError(f"run folder {run_dir} is corrupted: {best['file']} does not match its checksum")
+    return load_safetensors(data), int(best["step"])

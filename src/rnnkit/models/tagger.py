@@ -1,0 +1,133 @@
+"""A part-of-speech tagger: one output per input word, reading the sentence both ways.
+
+    word ids [B, T] ------ Embedding ---------------------------\\
+                                                                 cat -> [B, T, D] -> BiLSTM -> [B, T, 2H] -> UPOS head
+    char ids [B, T, L] -- Embedding -> BiLSTM over each word ---/     (packed)                       \\-> XPOS head
+                                       (final fwd; final bwd)
+
+The character encoder gives rare and unseen words a representation from their spelling; the
+sentence BiLSTM combines, at each word, a forward net's summary of the words before it and a
+backward net's of the words after it (the right tag often depends on what follows). Both run on
+packed sequences, so padding never reaches either direction: the backward net starts at each
+sentence's (and word's) real end.
+
+Inputs are one tensor, [B, T, 1 + L]: column 0 the word id, the rest the character ids (see
+:mod:`rnnkit.data.tagging`; id 0 is padding, 1 unknown). The output is the logits of both heads
+side by side, [B, T, U + X]: the first ``num_upos`` columns are UPOS, the rest XPOS (none when
+``num_xpos`` is 0).
+
+>>> cfg = TaggerConfig(num_words=10, num_chars=8, num_upos=3, num_xpos=4, word_dim=6, char_dim=4,
+...                    char_hidden_size=5, hidden_size=7, num_layers=1)
+>>> model = build_tagger(cfg).eval()
+>>> inputs = torch.randint(2, 8, (2, 5, 4))
+>>> logits, state = model(inputs, torch.tensor([5, 3]))
+>>> tuple(logits.shape), state
+((2, 5, 7), ())
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import RnnkitError
+from .dropout import FastDropout
+from .encoders import RecurrentEncoder, State
+
+PAD_ID, UNK_ID = 0, 1
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    """Everything needed to rebuild a tagger; saved in the run's config.json."""
+
+    num_words: int
+    num_chars: int
+    num_upos: int
+    num_xpos: int = 0  # 0: no XPOS head
+    word_dim: int = 100
+    char_dim: int = 32
+    char_hidden_size: int = 64  # per direction
+    hidden_size: int = 256  # per direction
+    num_layers: int = 2
+    dropout: float = 0.33  # on the word features, between layers and before the heads
+    word_dropout: float = 0.05  # training words replaced by the unknown word, so its embedding keeps learning
+
+    def validate(self) -> "TaggerConfig":
+        """Return self, or raise RnnkitError naming the first nonsense value."""
+        for name in ("num_words", "num_chars", "num_upos", "word_dim", "char_dim", "char_hidden_size",
+                     "hidden_size", "num_layers"):
+            if getattr(self, name) <= 0:
+                raise RnnkitError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.num_xpos < 0:
+            raise RnnkitError(f"num-xpos must be >= 0, got {self.num_xpos}")
+        for name in ("dropout", "word_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise RnnkitError(f"{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
+        return self
+
+
+class CharEncoder(nn.Module):
+    """Each word's characters [N, L] (0-padded) -> [N, 2 * hidden_size]: the final forward and
+    final backward states of a one-layer BiLSTM over the word's real characters."""
+
+    def __init__(self, num_chars: int, char_dim: int, hidden_size: int):
+        super().__init__()
+        self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=PAD_ID)
+        self.rnn = RecurrentEncoder(char_dim, hidden_size, 1, "lstm", bidirectional=True)
+        self.output_size = 2 * hidden_size
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        lengths = (chars != PAD_ID).sum(dim=1)  # [N]
+        _, (h, _) = self.rnn(self.embedding(chars), lengths)  # h [2, N, H]: forward, backward
+        return torch.cat([h[0], h[1]], dim=-1)
+
+
+class TaggerModel(nn.Module):
+    """Word and character features -> BiLSTM -> UPOS (and XPOS) logits; see the module docstring."""
+
+    def __init__(self, cfg: TaggerConfig):
+        super().__init__()
+        self.config = cfg.validate()
+        self.words = nn.Embedding(cfg.num_words, cfg.word_dim, padding_idx=PAD_ID)
+        self.chars = CharEncoder(cfg.num_chars, cfg.char_dim, cfg.char_hidden_size)
+        self.input_dropout = FastDropout(cfg.dropout)
+        self.encoder = RecurrentEncoder(cfg.word_dim + self.chars.output_size, cfg.hidden_size, cfg.num_layers,
+                                        "lstm", bidirectional=True, dropout=cfg.dropout)
+        self.output_dropout = FastDropout(cfg.dropout)
+        self.upos = nn.Linear(self.encoder.output_size, cfg.num_upos)
+        self.xpos = nn.Linear(self.encoder.output_size, cfg.num_xpos) if cfg.num_xpos else None
+
+    def _char_features(self, chars: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """chars [B, T, L], real [B, T] (True on words) -> [B, T, 2 * char_hidden_size], zero on padding."""
+        B, T, _ = chars.shape
+        feats = self.chars(chars[real])  # [N, 2Hc]: only real words (a packed length may not be 0)
+        out = feats.new_zeros(B, T, feats.shape[-1])
+        out[real] = feats
+        return out
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None,
+                state: State | None = None) -> tuple[torch.Tensor, State]:
+        """inputs [B, T, 1 + L], lengths [B] (None: no padding) -> (logits [B, T, U + X], ())."""
+        words, chars = inputs[..., 0], inputs[..., 1:]
+        B, T = words.shape
+        if lengths is None:
+            lengths = torch.full((B,), T, dtype=torch.long)
+        real = torch.arange(T, device=words.device)[None, :] < lengths.to(words.device)[:, None]  # [B, T]
+        if self.training and self.config.word_dropout > 0:
+            drop = torch.rand(words.shape, device=words.device) < self.config.word_dropout
+            words = words.masked_fill(drop & real, UNK_ID)
+        x = torch.cat([self.words(words), self._char_features(chars, real)], dim=-1)  # [B, T, D]
+        h, _ = self.encoder(self.input_dropout(x), lengths)  # [B, T, 2H], zero past each length
+        h = self.output_dropout(h)
+        logits = self.upos(h) if self.xpos is None else torch.cat([self.upos(h), self.xpos(h)], dim=-1)
+        return logits, ()
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def build_tagger(cfg: TaggerConfig) -> TaggerModel:
+    """The tagger for ``cfg`` (validated first: bad values raise RnnkitError)."""
+    return TaggerModel(cfg)

@@ -1,0 +1,267 @@
+"""Part-of-speech tagger: a bidirectional LSTM assigns a UPOS (and XPOS) tag to every word.
+
+The lecture's time-synchronous case: one output per input, the divergence the sum over words of
+Xent(tag_t, Y_t) (for each head). Trained on CoNLL-U with early stopping on the development set's
+UPOS accuracy; the best weights are what ``rnnkit.load`` returns.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any, Sequence
+
+import torch
+
+from ..configs import from_dict, to_dict
+from ..data.batching import Batch, SequenceBatches, pad_sequences
+from ..data.conllu import Sentence, read_conllu
+from ..data.tagging import MISSING, TagVocab
+from ..errors import RnnkitError
+from ..losses.base import LossResult
+from ..losses.timesync import time_synchronous_xent
+from ..models.tagger import TaggerConfig, TaggerModel, build_tagger
+from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
+from ..training.runtime import resolve_runtime, seed_everything
+from ..training.tasks import SequenceTask
+from ..training.trainer import TrainConfig, Trainer, best_weights
+from . import options as opt
+# The command-line half of this recipe (options, evaluate, tag) lives in tagger_cli.
+from .tagger_cli import COMMANDS, DATA_OPTIONS, MODEL_OPTIONS, add_evaluate_arguments, add_train_arguments  # noqa: F401
+from .tagger_cli import evaluate_from_args, patience, train_options  # noqa: F401
+
+log = logging.getLogger(__name__)
+TASK = "tagger"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The CoNLL-U files (plain or .gz) and how words are encoded."""
+
+    train: str = ""
+    dev: str | None = None  # without it: no early stopping, the last weights are the model
+    min_word_count: int = 2  # rarer training words share the unknown word's embedding
+    max_word_chars: int = 20  # longer words keep their first and last 10 characters
+
+
+# Defaults for UD English EWT (~200k training words) on 2 CPU cores in about 20 minutes: the sizes
+# of the usual BiLSTM taggers (Plank et al. 2016; Dozat et al. 2017), Adam at 2e-3, constant dropout
+# from the start (a tagger sees its data many times over), early stopping after 8 evaluations
+# (8 minutes) without a better dev UPOS accuracy.
+DEFAULT_MODEL = dict(word_dim=100, char_dim=32, char_hidden_size=64, hidden_size=256, num_layers=2,
+                     dropout=0.33, word_dropout=0.05)
+DEFAULT_TRAIN = TrainConfig(batch_size=32, lr=2e-3, weight_decay=0.0, clip_norm=5.0, warmup_steps=50,
+                            dropout_from=0.0, dropout_ramp=0.0, eval_interval=60.0, checkpoint_interval=120.0,
+                            select="valid_upos_accuracy", select_mode="max", patience=8)
+RESUME_MAY_CHANGE = {"time_budget", "max_steps", "eval_interval", "checkpoint_interval", "log_interval",
+                     "progress", "device", "precision"}
+
+
+# -- the task -----------------------------------------------------------------------------------
+def tag_divergence(logits: torch.Tensor, batch: Batch, num_upos: int) -> LossResult:
+    """Summed UPOS (and XPOS) cross-entropy; tags ``_`` or never seen in training are skipped.
+
+    logits [B, T, U + X]; batch.targets [B, T, 2]. ``count`` is the scored UPOS tokens (the XPOS
+    ones in a batch with no UPOS tags), so the mean is per word, both heads summed.
+    """
+    targets = batch.targets.masked_fill(batch.targets < 0, MISSING)
+    r = time_synchronous_xent(logits[..., :num_upos], targets[..., 0])
+    if logits.shape[-1] == num_upos:
+        return r
+    x = time_synchronous_xent(logits[..., num_upos:], targets[..., 1])
+    return LossResult(r.total + x.total, r.count or x.count)
+
+
+def tag_accuracy(logits: torch.Tensor, batch: Batch, column: int, start: int, end: int) -> tuple[float, float]:
+    """(correct, scored) for one head: tags ``_`` are not scored, unseen ones score as wrong."""
+    gold = batch.targets[..., column]
+    scored = gold != MISSING
+    correct = (logits[..., start:end].argmax(-1) == gold) & scored
+    return float(correct.sum()), float(scored.sum())
+
+
+def make_task(vocab: TagVocab, train: list, dev: list | None, cfg: TrainConfig) -> SequenceTask:
+    """The trainer's Task: shuffled sentence batches, the tag divergence, dev accuracies."""
+    U = len(vocab.upos)
+    metrics = {"valid_upos_accuracy": partial(tag_accuracy, column=0, start=0, end=U)}
+    if vocab.xpos is not None:
+        metrics["valid_xpos_accuracy"] = partial(tag_accuracy, column=1, start=U, end=U + len(vocab.xpos))
+    valid = SequenceBatches(dev, 64, shuffle=False) if dev else None
+    return SequenceTask(SequenceBatches(train, cfg.batch_size, cfg.seed), valid, partial(tag_divergence, num_upos=U),
+                        unit="token", metrics=metrics)
+
+
+def _digest(sentences: Sequence[Sentence]) -> str:
+    h = hashlib.sha256()
+    for s in sentences:
+        h.update("\n".join(s.lines).encode("utf-8", errors="surrogatepass") + b"\n\n")
+    return h.hexdigest()[:16]
+
+
+def _prepare(data: DataConfig, vocab: TagVocab | None) -> tuple[TagVocab, list, list | None, dict[str, Any]]:
+    if not data.train:
+        raise RnnkitError("give --train FILE.conllu (plain or .gz) to train a tagger")
+    train = read_conllu(data.train)
+    dev = read_conllu(data.dev) if data.dev else None
+    vocab = vocab or TagVocab.build(train, data.min_word_count, data.max_word_chars)
+    info = {"train_sentences": len(train), "train_tokens": sum(len(s.words) for s in train),
+            "max_train_sentence_length": max(len(s.words) for s in train), "train_sha256": _digest(train),
+            "dev_sentences": len(dev or []), "dev_tokens": sum(len(s.words) for s in dev or []),
+            "words": len(vocab.words), "chars": len(vocab.chars), "upos": len(vocab.upos),
+            "xpos": len(vocab.xpos) if vocab.xpos else 0}
+    log.info("%s: %d sentences, %d tokens; dev %d tokens; %d words, %d characters, %d UPOS, %d XPOS tags",
+             data.train, info["train_sentences"], info["train_tokens"], info["dev_tokens"], info["words"],
+             info["chars"], info["upos"], info["xpos"])
+    return vocab, vocab.examples(train), vocab.examples(dev) if dev else None, info
+
+
+def train_tagger(out: str, data: DataConfig, model_overrides: dict[str, Any] | None = None,
+                 train: TrainConfig = DEFAULT_TRAIN, stop_after: int | None = None) -> dict[str, float]:
+    """Train a new tagger into the run folder ``out``; returns the final dev metrics."""
+    if os.path.exists(os.path.join(out, "checkpoint.json")):
+        raise RnnkitError(f"{out} already holds a run: continue it with --resume {out}, or pick another --out")
+    if not data.dev and train.select is not None:  # nothing to select on: the last weights are the model
+        train = replace(train, select=None, patience=None)
+    train.validate()
+    runtime = resolve_runtime(train.device, train.precision)
+    seed_everything(train.seed)
+    vocab, train_examples, dev_examples, info = _prepare(data, None)
+    model_cfg = TaggerConfig(num_words=len(vocab.words), num_chars=len(vocab.chars), num_upos=len(vocab.upos),
+                             num_xpos=len(vocab.xpos) if vocab.xpos else 0,
+                             **{**DEFAULT_MODEL, **(model_overrides or {})}).validate()
+    model = build_tagger(model_cfg)
+    os.makedirs(out, exist_ok=True)
+    atomic_write_json(os.path.join(out, "vocab.json"), vocab.to_json())
+    atomic_write_json(os.path.join(out, "config.json"), {
+        "task": TASK, "model": to_dict(model_cfg), "train": to_dict(train), "data": to_dict(data), "corpus": info,
+        "runtime": {"device": str(runtime.device), "precision": runtime.precision}})
+    log.info("tagger: %.2fM parameters, %s %s", model.num_parameters() / 1e6, runtime.device, runtime.precision)
+    task = make_task(vocab, train_examples, dev_examples, train)
+    return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
+
+
+def resume_tagger(out: str, model_overrides: dict[str, Any] | None = None,
+                  train_overrides: dict[str, Any] | None = None, stop_after: int | None = None) -> dict[str, float]:
+    """Continue the tagger run in ``out`` exactly where its last checkpoint stopped."""
+    config = read_json(os.path.join(out, "config.json"), "run configuration") if os.path.isdir(out) else None
+    if config is None:
+        raise RnnkitError(f"run folder not found: {out}")
+    if config.get("task") != TASK:
+        raise RnnkitError(f"{out} is a {config.get('task')!r} run, not a {TASK} run")
+    model_cfg = from_dict(TaggerConfig, config["model"])
+    changed = {k: v for k, v in (model_overrides or {}).items() if v is not None and getattr(model_cfg, k) != v}
+    if changed:
+        k, v = next(iter(changed.items()))
+        raise RnnkitError(f"--resume cannot change the model shape: the run has {k}={getattr(model_cfg, k)}, {v} was given")
+    fixed = sorted(set(train_overrides or {}) - RESUME_MAY_CHANGE)
+    if fixed:
+        raise RnnkitError(f"--resume cannot change {fixed[0].replace('_', '-')}: it would not continue the same run")
+    train = replace(from_dict(TrainConfig, config["train"]), **(train_overrides or {})).validate()
+    data = from_dict(DataConfig, config["data"])
+    vocab = TagVocab.from_json(read_json(os.path.join(out, "vocab.json"), "vocabulary"))
+    ckpt = load_checkpoint(out)
+    runtime = resolve_runtime(train.device, train.precision)
+    _, train_examples, dev_examples, info = _prepare(data, vocab)
+    if info["train_sha256"] != config.get("corpus", {}).get("train_sha256"):
+        raise RnnkitError(f"the training file {data.train} changed since this run started; resume needs the same data")
+    config["train"] = to_dict(train)
+    atomic_write_json(os.path.join(out, "config.json"), config)
+    task = make_task(vocab, train_examples, dev_examples, train)
+    return Trainer(build_tagger(model_cfg), task, train, runtime, out, resume=ckpt).run(stop_after=stop_after)
+
+
+# -- the predictor ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tagging:
+    """The tags of one sentence, with the probability the model gave each (``xpos`` None without an XPOS head)."""
+
+    tokens: list[str]
+    upos: list[str]
+    upos_prob: list[float]
+    xpos: list[str] | None = None
+    xpos_prob: list[float] | None = None
+
+
+def _check_tokens(sentences: Sequence[Sequence[str]]) -> None:
+    for n, tokens in enumerate(sentences, 1):
+        if isinstance(tokens, str) or not tokens:
+            raise RnnkitError(f"sentence {n}: expected a non-empty list of tokens, got {tokens!r}")
+        bad = next((t for t in tokens if not isinstance(t, str) or not t), None)
+        if bad is not None:  # (a space inside a token is fine: some treebanks' word forms have one)
+            raise RnnkitError(f"sentence {n}: bad token {bad!r} (a token is a non-empty string)")
+
+
+@dataclass
+class Tagger:
+    """A trained tagger with its vocabularies (what ``rnnkit.load`` returns for a tagger run)."""
+
+    model: TaggerModel
+    vocab: TagVocab
+    config: dict[str, Any]
+    step: int
+
+    def tag(self, tokens: Sequence[str], probabilities: bool = False) -> list[str] | list[tuple[str, float]]:
+        """UPOS tags of one sentence; with ``probabilities``, (tag, probability) pairs.
+
+        Any length is fine, also longer than every training sentence: the LSTM has no limit.
+        """
+        [t] = self.predict([tokens])
+        return list(zip(t.upos, t.upos_prob)) if probabilities else t.upos
+
+    def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[Tagging]:
+        """UPOS (and XPOS) tags of each sentence, batched by length; in the order given."""
+        _check_tokens(sentences)
+        device = next(self.model.parameters()).device
+        U = len(self.vocab.upos)
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        result: list[Tagging | None] = [None] * len(sentences)
+        self.model.eval()
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            inputs, lengths = pad_sequences([self.vocab.encode_tokens(sentences[i]) for i in chunk])
+            with torch.no_grad():
+                logits, _ = self.model(inputs.to(device), lengths)
+            up, ui = logits[..., :U].float().softmax(-1).max(-1)  # [B, T]
+            if self.vocab.xpos is not None:
+                xp, xi = logits[..., U:].float().softmax(-1).max(-1)
+            for row, i in enumerate(chunk):
+                n = len(sentences[i])
+                upos = [self.vocab.upos.tokens[k] for k in ui[row, :n].tolist()]
+                xpos = xprob = None
+                if self.vocab.xpos is not None:
+                    xpos, xprob = [self.vocab.xpos.tokens[k] for k in xi[row, :n].tolist()], xp[row, :n].tolist()
+                result[i] = Tagging(list(sentences[i]), upos, up[row, :n].tolist(), xpos, xprob)
+        return result  # type: ignore[return-value]
+
+
+def load(run_dir: str, device: str = "cpu") -> Tagger:
+    """A tagger run folder for inference (fp32, on ``device``): the weights early stopping kept
+    (the best dev UPOS accuracy), or the latest ones when the run kept none."""
+    config = read_json(os.path.join(run_dir, "config.json"), "run configuration")
+    vocab = TagVocab.from_json(read_json(os.path.join(run_dir, "vocab.json"), "vocabulary"))
+    model = build_tagger(from_dict(TaggerConfig, config["model"]))
+    ckpt = load_checkpoint(run_dir, with_state=False)
+    weights, step = best_weights(run_dir, ckpt) or (ckpt.model, ckpt.step)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError:
+        raise RnnkitError(f"the weights in {run_dir} do not match its config.json") from None
+    model.to(resolve_runtime(device, "fp32").device).eval()
+    return Tagger(model=model, vocab=vocab, config=config, step=step)
+
+
+def train_from_args(args: argparse.Namespace) -> None:
+    """``rnnkit train tagger --train FILE --out RUN ...``"""
+    data = DataConfig(**{k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None})
+    train = opt.train_settings(args, train_options(), new_run=True)
+    train_tagger(args.out, data, opt.given(args, MODEL_OPTIONS), replace(DEFAULT_TRAIN, **patience(train)))
+
+
+def resume_from_args(args: argparse.Namespace) -> None:
+    """``rnnkit train tagger --resume RUN ...``"""
+    opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
+    resume_tagger(args.resume, opt.given(args, MODEL_OPTIONS),
+                  patience(opt.train_settings(args, train_options(), new_run=False)))

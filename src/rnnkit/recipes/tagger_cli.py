@@ -1,0 +1,132 @@
+"""The tagger recipe's command line: ``train tagger`` options, ``evaluate`` and ``tag``.
+
+    rnnkit train tagger --train train.conllu.gz --dev dev.conllu.gz --out runs/ewt --time-budget 1200
+    rnnkit evaluate runs/ewt --data test.conllu.gz --json
+    rnnkit tag runs/ewt input.txt > output.conllu        # one sentence a line, tokens between whitespace
+    rnnkit tag runs/ewt input.conllu --format conllu     # fills UPOS (and XPOS) of an existing file
+
+Input handling for ``tag`` (raw text): TABs separate tokens like spaces; blank lines are skipped;
+a missing final newline is fine; a control character is an error naming file and line. A
+sentence longer than any seen in training is tagged like any other. Output is written only when
+everything was tagged (``--output`` atomically), so an error leaves no partial file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from ..data.conllu import format_conllu, read_conllu, sentences_from_text, sentences_from_tokens, with_tags
+from ..errors import RnnkitError
+from ..training.checkpoint import atomic_write_bytes
+from . import options as opt
+from .tagger_eval import format_report, plot_confusion, score_tagger
+
+DATA_OPTIONS = ("train", "dev", "min_word_count", "max_word_chars")
+MODEL_OPTIONS: list[opt.Option] = [
+    ("--word-dim", "word_dim", opt.positive_int, "word embedding size (default 100)"),
+    ("--char-dim", "char_dim", opt.positive_int, "character embedding size (default 32)"),
+    ("--char-hidden-size", "char_hidden_size", opt.positive_int,
+     "units per direction of the character BiLSTM (default 64)"),
+    ("--hidden-size", "hidden_size", opt.positive_int, "units per direction of the sentence BiLSTM (default 256)"),
+    ("--num-layers", "num_layers", opt.positive_int, "stacked sentence BiLSTM layers (default 2)"),
+    ("--dropout", "dropout", opt.fraction, "dropout on the word features, between layers and before the heads (default 0.33)"),
+    ("--word-dropout", "word_dropout", opt.fraction,
+     "fraction of training words read as the unknown word (default 0.05)"),
+]
+
+
+def train_options() -> list[opt.Option]:
+    """The training options, with the recipe's defaults in their help."""
+    from .tagger import DEFAULT_TRAIN
+
+    return [
+        ("--batch-size", "batch_size", opt.positive_int, f"sentences per batch (default {DEFAULT_TRAIN.batch_size})"),
+        ("--patience", "patience", opt.non_negative_int,
+         f"stop after this many evaluations without a better dev UPOS accuracy (default {DEFAULT_TRAIN.patience}; 0: never)"),
+        *opt.trainer_options(DEFAULT_TRAIN),
+    ]
+
+
+def patience(train: dict[str, Any]) -> dict[str, Any]:
+    """``--patience 0`` is "no early stopping"."""
+    return {**train, "patience": train["patience"] or None} if "patience" in train else train
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``rnnkit train tagger``."""
+    p.add_argument("--train", default=None, metavar="FILE", help="training data, CoNLL-U (plain or .gz)")
+    p.add_argument("--dev", default=None, metavar="FILE",
+                   help="development data for early stopping and model selection (CoNLL-U)")
+    p.add_argument("--min-word-count", type=opt.positive_int, default=None,
+                   help="rarer training words share the unknown word's embedding (default 2)")
+    p.add_argument("--max-word-chars", type=opt.positive_int, default=None,
+                   help="characters of a word the character encoder reads: first and last halves (default 20)")
+    opt.add_run_arguments(p)
+    opt.add_options(p, MODEL_OPTIONS)
+    opt.add_options(p, train_options())
+
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``rnnkit evaluate RUN`` for a tagger run."""
+    p.add_argument("--data", required=True, metavar="FILE", help="gold CoNLL-U (plain or .gz)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--confusion", default=None, metavar="PNG",
+                   help="where to draw the UPOS confusion matrix (default RUN/confusion-upos.png)")
+    p.add_argument("--batch-size", type=opt.positive_int, default=64, help="sentences per batch (default 64)")
+    p.add_argument("--device", default="cpu")
+
+
+def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
+    """UPOS/XPOS accuracy, unseen words, per-tag P/R/F1, speed; the confusion matrix as a PNG."""
+    from .tagger import load
+
+    sentences = read_conllu(args.data)
+    result = score_tagger(load(run, args.device), sentences, args.batch_size)
+    png = args.confusion or os.path.join(run, "confusion-upos.png")
+    plot_confusion(result["confusion"]["labels"], result["confusion"]["counts"], png,
+                   f"UPOS confusions on {os.path.basename(args.data)}")
+    result["confusion_png"] = png
+    print(json.dumps(result) if args.json else format_report(result))
+
+
+def add_tag_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``rnnkit tag RUN INPUT``."""
+    p.add_argument("input", help="text (one sentence a line, tokens separated by whitespace) or CoNLL-U")
+    p.add_argument("--format", choices=["txt", "conllu"], default=None,
+                   help="of the input (default: conllu for *.conllu and *.conllu.gz, else txt)")
+    p.add_argument("--output", "-o", default=None, help="write CoNLL-U here (default: standard output)")
+    p.add_argument("--batch-size", type=opt.positive_int, default=64, help="sentences per batch (default 64)")
+    p.add_argument("--device", default="cpu")
+
+
+def tag_from_args(run: str, args: argparse.Namespace) -> None:
+    """Tag a text or CoNLL-U file; write CoNLL-U with UPOS (and XPOS) filled in."""
+    from .tagger import load
+
+    fmt = args.format or ("conllu" if args.input.endswith((".conllu", ".conllu.gz")) else "txt")
+    if fmt == "conllu":
+        sentences = read_conllu(args.input)
+    else:
+        sentences = sentences_from_tokens([tokens for _, tokens in sentences_from_text(args.input)])
+    tagger = load(run, args.device)
+    taggings = tagger.predict([s.tokens for s in sentences], batch_size=args.batch_size)
+    text = format_conllu(with_tags(s, t.upos, t.xpos) for s, t in zip(sentences, taggings))
+    if args.output is None:
+        sys.stdout.write(text)
+        return
+    data = text.encode("utf-8")
+    if args.output.endswith(".gz"):
+        import gzip
+
+        data = gzip.compress(data, mtime=0)
+    try:
+        atomic_write_bytes(args.output, data)
+    except OSError as exc:
+        raise RnnkitError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+
+
+# Subcommands of this task beyond train and evaluate: name -> (help, add_arguments, run).
+COMMANDS = {"tag": ("tag words with parts of speech, writing CoNLL-U", add_tag_arguments, tag_from_args)}

@@ -1,0 +1,81 @@
+"""The tagger model reads each sentence both ways, and padding reaches neither direction."""
+import torch
+
+from rnnkit.data.batching import pad_sequences
+from rnnkit.models.tagger import TaggerConfig, build_tagger
+
+CFG = TaggerConfig(num_words=20, num_chars=12, num_upos=5, num_xpos=3, word_dim=8, char_dim=4, char_hidden_size=6,
+                   hidden_size=10, num_layers=2, dropout=0.2, word_dropout=0.1)
+
+
+def _sentence(length: int, seed: int) -> torch.Tensor:
+    """[T, 1 + L] word and character ids: words of 1..4 characters, ids >= 2 (0 pads, 1 is unknown)."""
+    g = torch.Generator().manual_seed(seed)
+    rows = torch.zeros(length, 1 + 5, dtype=torch.long)
+    rows[:, 0] = torch.randint(2, CFG.num_words, (length,), generator=g)
+    for t in range(length):
+        n = int(torch.randint(1, 5, (1,), generator=g))
+        rows[t, 1:1 + n] = torch.randint(2, CFG.num_chars, (n,), generator=g)
+    return rows
+
+
+def _model():
+    torch.manual_seed(0)
+    return build_tagger(CFG).eval()
+
+
+def test_padding_never_reaches_the_backward_direction():
+    model = _model()
+    short, long = _sentence(4, 1), _sentence(9, 2)
+    alone, _ = model(short[None], torch.tensor([4]))
+    inputs, lengths = pad_sequences([long, short, long])  # the short one padded by 5 steps
+    batched, _ = model(inputs, lengths)
+    # Float sums in another order (batch of 3 vs 1) differ in the last bits only.
+    torch.testing.assert_close(batched[1, :4], alone[0], rtol=1e-5, atol=1e-6)
+    # The padded tail would change the backward net's output at every real word, most at the
+    # last ones: check the test can see that (padding with real-looking ids, not ignored).
+    leaky = inputs.clone()
+    leaky[1, 4:] = long[4:]
+    without_lengths, _ = model(leaky[1:2], None)
+    assert (without_lengths[0, :4] - alone[0]).abs().max() > 1e-3
+
+
+def test_each_word_sees_the_words_after_it_and_before_it():
+    model = _model()
+    s = _sentence(6, 3)
+    base, _ = model(s[None])
+    later = s.clone()
+    later[5, 0] = (later[5, 0] + 1 - 2) % (CFG.num_words - 2) + 2  # another last word
+    changed_later, _ = model(later[None])
+    assert (changed_later[0, 0] - base[0, 0]).abs().max() > 1e-6  # the backward net carries it to word 0
+    earlier = s.clone()
+    earlier[0, 0] = (earlier[0, 0] + 1 - 2) % (CFG.num_words - 2) + 2
+    changed_earlier, _ = model(earlier[None])
+    assert (changed_earlier[0, 5] - base[0, 5]).abs().max() > 1e-6  # the forward net carries it to the end
+
+
+def test_character_padding_is_ignored():
+    """A word's character features do not depend on how far its row is padded."""
+    model = _model()
+    s = _sentence(5, 4)
+    wider = torch.cat([s, torch.zeros(5, 7, dtype=torch.long)], dim=1)  # 7 more padding characters
+    a, _ = model(s[None])
+    b, _ = model(wider[None])
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_heads_and_shapes():
+    model = _model()
+    logits, state = model(pad_sequences([_sentence(3, 5), _sentence(7, 6)])[0], torch.tensor([3, 7]))
+    assert logits.shape == (2, 7, CFG.num_upos + CFG.num_xpos) and state == ()
+    no_xpos = build_tagger(TaggerConfig(num_words=20, num_chars=12, num_upos=5, word_dim=8, char_dim=4,
+                                        char_hidden_size=6, hidden_size=10, num_layers=1))
+    assert no_xpos.xpos is None and no_xpos(_sentence(3, 7)[None])[0].shape == (1, 3, 5)
+
+
+def test_word_dropout_only_in_training():
+    model = _model()
+    s = _sentence(50, 8)[None]
+    a, _ = model(s)
+    b, _ = model(s)
+    assert torch.equal(a, b)  # eval: deterministic, no word dropout or dropout
