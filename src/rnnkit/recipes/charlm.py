@@ -335,8 +335,9 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto",
                    help="how the recurrent matrices are kept while sampling: fp32 (exact), bf16, or int8 "
-                        "(weight-only, per-row scales); default auto: int8 for up to 8 streams on an "
-                        "AVX2/AVX-512 CPU, else bf16 where the CPU has it, else fp32")
+                        "(weight-only, per-row scales); default auto: the fastest measured for this many streams "
+                        "on this kind of CPU (int8 for few streams, then bf16 where the CPU has it natively, "
+                        "else fp32; see README)")
 
 
 def sample_from_args(run: str, args: argparse.Namespace) -> None:

@@ -24,10 +24,10 @@ from ..errors import RnnkitError
 from ..losses.base import LossResult
 from ..losses.timesync import time_synchronous_xent
 from ..models.tagger import TaggerConfig, TaggerModel, build_tagger
-from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
+from ..training.checkpoint import atomic_write_json, best_weights, load_checkpoint, read_json
 from ..training.runtime import resolve_runtime, seed_everything
 from ..training.tasks import SequenceTask
-from ..training.trainer import TrainConfig, Trainer, best_weights
+from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
 # The command-line half of this recipe (options, evaluate, tag) lives in tagger_cli.
 from .tagger_cli import COMMANDS, DATA_OPTIONS, MODEL_OPTIONS, add_evaluate_arguments, add_train_arguments  # noqa: F401

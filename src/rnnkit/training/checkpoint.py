@@ -25,6 +25,7 @@ from typing import Any, Iterator
 
 import torch
 from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
 from safetensors.torch import load_file, save_file
 
 from ..errors import RnnkitError
@@ -150,3 +151,20 @@ def load_checkpoint(run_dir: str, with_state: bool = True, verify: bool = True) 
     model = _load_tensors(run_dir, manifest, "model", verify)
     state = _load_tensors(run_dir, manifest, "state", verify) if with_state else {}
     return Checkpoint(step=int(manifest.get("step", 0)), trainer=manifest.get("trainer", {}), model=model, state=state)
+
+
+def best_weights(run_dir: str, ckpt: Checkpoint) -> tuple[dict[str, torch.Tensor], int] | None:
+    """The weights kept by model selection (``TrainConfig.select``) at ``ckpt`` and their step;
+    None when the run keeps none. A file that does not match its recorded checksum is an error."""
+    best = ckpt.trainer.get("best") or {}
+    if not best.get("file"):
+        return None
+    path = os.path.join(run_dir, best["file"])
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise RnnkitError(f"run folder {run_dir} is incomplete: {best['file']} is missing") from None
+    if hashlib.sha256(data).hexdigest() != best.get("sha256"):
+        raise RnnkitError(f"run folder {run_dir} is corrupted: {best['file']} does not match its checksum")
+    return load_safetensors(data), int(best["step"])

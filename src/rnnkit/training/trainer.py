@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
-from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
@@ -394,19 +393,3 @@ class Trainer:
                          + ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
         return final
 
-
-def best_weights(run_dir: str, ckpt: Checkpoint) -> tuple[dict[str, torch.Tensor], int] | None:
-    """The weights kept by model selection (``TrainConfig.select``) at ``ckpt`` and their step;
-    None when the run keeps none. A file that does not match its recorded checksum is an error."""
-    best = ckpt.trainer.get("best") or {}
-    if not best.get("file"):
-        return None
-    path = os.path.join(run_dir, best["file"])
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise RnnkitError(f"run folder {run_dir} is incomplete: {best['file']} is missing") from None
-    if hashlib.sha256(data).hexdigest() != best.get("sha256"):
-        raise RnnkitError(f"run folder {run_dir} is corrupted: {best['file']} does not match its checksum")
-    return load_safetensors(data), int(best["step"])

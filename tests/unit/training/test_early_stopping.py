@@ -8,10 +8,10 @@ from rnnkit.data.batching import Batch
 from rnnkit.errors import RnnkitError
 from rnnkit.losses.timesync import time_synchronous_xent
 from rnnkit.models.model import ModelConfig, build_model
-from rnnkit.training.checkpoint import load_checkpoint
+from rnnkit.training.checkpoint import best_weights, load_checkpoint
 from rnnkit.training.metrics import read_metrics
 from rnnkit.training.runtime import resolve_runtime
-from rnnkit.training.trainer import TrainConfig, Trainer, best_weights
+from rnnkit.training.trainer import TrainConfig, Trainer
 
 
 class Scripted:
