@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -54,9 +54,6 @@ class DataConfig:
 # passes over the training text: short runs are under-fitted and lose by it, long ones over-fit without it.
 DEFAULT_MODEL = dict(embedding_dim=128, hidden_size=512, num_layers=2, cell="lstm", dropout=0.2)
 DEFAULT_TRAIN = TrainConfig()
-# What a resumed run may set anew: when to stop, how to report, where to run.
-RESUME_MAY_CHANGE = {"time_budget", "max_steps", "eval_interval", "checkpoint_interval", "log_interval",
-                     "progress", "device", "precision"}
 
 
 def stream_loss(model: nn.Module, ids: torch.Tensor, runtime: Runtime, batch_size: int = 16,
@@ -163,20 +160,7 @@ def resume_charlm(out: str, model_overrides: dict[str, Any] | None = None, train
     ``train_overrides`` may change when to stop (``time_budget``, ``max_steps``, totals for the
     whole run) and reporting; the model shape may not change.
     """
-    config = read_json(os.path.join(out, "config.json"), "run configuration") if os.path.isdir(out) else None
-    if config is None:
-        raise RnnkitError(f"run folder not found: {out}")
-    if config.get("task") != TASK:
-        raise RnnkitError(f"{out} is a {config.get('task')!r} run, not a {TASK} run")
-    model_cfg = from_dict(ModelConfig, config["model"])
-    changed = {k: v for k, v in (model_overrides or {}).items() if v is not None and getattr(model_cfg, k) != v}
-    if changed:
-        k, v = next(iter(changed.items()))
-        raise RnnkitError(f"--resume cannot change the model shape: the run has {k}={getattr(model_cfg, k)}, {v} was given")
-    fixed = sorted(set(train_overrides or {}) - RESUME_MAY_CHANGE)
-    if fixed:
-        raise RnnkitError(f"--resume cannot change {fixed[0].replace('_', '-')}: it would not continue the same run")
-    train = replace(from_dict(TrainConfig, config["train"]), **(train_overrides or {})).validate()
+    config, model_cfg, train = opt.resume_settings(out, TASK, ModelConfig, model_overrides, train_overrides)
     data = from_dict(DataConfig, config["data"])
     vocab = Vocabulary.from_json(read_json(os.path.join(out, "vocab.json"), "vocabulary"))
     ckpt = load_checkpoint(out)

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from dataclasses import replace
 from typing import Any, Callable
 
+from ..configs import from_dict
 from ..errors import RnnkitError
+from ..training.checkpoint import read_json
 from ..training.trainer import TrainConfig
 
 Option = tuple[str, str, Any, str]  # (flag, dest, type, help)
@@ -97,3 +101,30 @@ def refuse_data_on_resume(args: argparse.Namespace, data_dests: tuple[str, ...],
     data_given = [f for f in data_dests if getattr(args, f) is not None]
     if data_given:
         raise RnnkitError(f"--resume reads the run's own {what} settings; drop --{data_given[0].replace('_', '-')}")
+
+
+# What a resumed run may set anew, for every task: when to stop, how to report, where to run.
+RESUME_MAY_CHANGE = {"time_budget", "max_steps", "eval_interval", "checkpoint_interval", "log_interval",
+                     "progress", "device", "precision"}
+
+
+def resume_settings(out: str, task: str, model_config: type, model_overrides: dict[str, Any] | None,
+                    train_overrides: dict[str, Any] | None) -> tuple[dict[str, Any], Any, TrainConfig]:
+    """The run's config.json, its model config and its training config with the allowed overrides
+    (:data:`RESUME_MAY_CHANGE`); a missing run, another task, a changed model shape or any other
+    training change is an error."""
+    config = read_json(os.path.join(out, "config.json"), "run configuration") if os.path.isdir(out) else None
+    if config is None:
+        raise RnnkitError(f"run folder not found: {out}")
+    if config.get("task") != task:
+        raise RnnkitError(f"{out} is a {config.get('task')!r} run, not a {task} run")
+    model_cfg = from_dict(model_config, config["model"])
+    changed = {k: v for k, v in (model_overrides or {}).items() if v is not None and getattr(model_cfg, k) != v}
+    if changed:
+        k, v = next(iter(changed.items()))
+        raise RnnkitError(f"--resume cannot change the model shape: the run has {k}={getattr(model_cfg, k)}, {v} was given")
+    fixed = sorted(set(train_overrides or {}) - RESUME_MAY_CHANGE)
+    if fixed:
+        raise RnnkitError(f"--resume cannot change {fixed[0].replace('_', '-')}: it would not continue the same run")
+    train = replace(from_dict(TrainConfig, config["train"]), **(train_overrides or {})).validate()
+    return config, model_cfg, train

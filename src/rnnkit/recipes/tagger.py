@@ -56,8 +56,6 @@ DEFAULT_MODEL = dict(word_dim=100, char_dim=32, char_hidden_size=64, hidden_size
 DEFAULT_TRAIN = TrainConfig(batch_size=32, lr=2e-3, weight_decay=0.0, clip_norm=5.0, warmup_steps=50,
                             dropout_from=0.0, dropout_ramp=0.0, eval_interval=60.0, checkpoint_interval=120.0,
                             select="valid_upos_accuracy", select_mode="max", patience=8)
-RESUME_MAY_CHANGE = {"time_budget", "max_steps", "eval_interval", "checkpoint_interval", "log_interval",
-                     "progress", "device", "precision"}
 
 
 # -- the task -----------------------------------------------------------------------------------
@@ -146,20 +144,7 @@ def train_tagger(out: str, data: DataConfig, model_overrides: dict[str, Any] | N
 def resume_tagger(out: str, model_overrides: dict[str, Any] | None = None,
                   train_overrides: dict[str, Any] | None = None, stop_after: int | None = None) -> dict[str, float]:
     """Continue the tagger run in ``out`` exactly where its last checkpoint stopped."""
-    config = read_json(os.path.join(out, "config.json"), "run configuration") if os.path.isdir(out) else None
-    if config is None:
-        raise RnnkitError(f"run folder not found: {out}")
-    if config.get("task") != TASK:
-        raise RnnkitError(f"{out} is a {config.get('task')!r} run, not a {TASK} run")
-    model_cfg = from_dict(TaggerConfig, config["model"])
-    changed = {k: v for k, v in (model_overrides or {}).items() if v is not None and getattr(model_cfg, k) != v}
-    if changed:
-        k, v = next(iter(changed.items()))
-        raise RnnkitError(f"--resume cannot change the model shape: the run has {k}={getattr(model_cfg, k)}, {v} was given")
-    fixed = sorted(set(train_overrides or {}) - RESUME_MAY_CHANGE)
-    if fixed:
-        raise RnnkitError(f"--resume cannot change {fixed[0].replace('_', '-')}: it would not continue the same run")
-    train = replace(from_dict(TrainConfig, config["train"]), **(train_overrides or {})).validate()
+    config, model_cfg, train = opt.resume_settings(out, TASK, TaggerConfig, model_overrides, train_overrides)
     data = from_dict(DataConfig, config["data"])
     vocab = TagVocab.from_json(read_json(os.path.join(out, "vocab.json"), "vocabulary"))
     ckpt = load_checkpoint(out)
