@@ -195,3 +195,25 @@ def test_predictor_input_checks(run):
     for bad in (["fish", ""], "fish now .", []):
         with pytest.raises(RnnkitError, match="sentence 1"):
             tagger.tag(bad)
+
+
+def test_predictor_keeps_each_spelling_once_and_tags_as_the_model_does(run):
+    """The predictor's cached character features give the tags and probabilities of the model's
+    own forward pass, cold, warm, and when the cache fills up and starts afresh."""
+    from rnnkit.data.batching import pad_sequences
+    from rnnkit.recipes.tagger import SpellingCache
+
+    tagger = rnnkit.load(str(run))
+    sentences = [tokens for tokens, _ in toy_sentences(40, seed=5)] + [["Fish", "swam", "underneath", "."]]
+    inputs, lengths = pad_sequences([tagger.vocab.encode_tokens(s) for s in sentences])
+    with torch.no_grad():
+        probs = tagger.model(inputs, lengths)[0][..., :len(tagger.vocab.upos)].softmax(-1)
+    for cache in (SpellingCache(), SpellingCache(limit=6)):
+        tagger.spellings = cache
+        for _ in range(2):  # cold, then warm
+            for s, (row, tagging) in zip(sentences, enumerate(tagger.predict(sentences, batch_size=7))):
+                p, k = probs[row, :len(s)].max(-1)
+                assert tagging.upos == [tagger.vocab.upos.tokens[i] for i in k.tolist()]
+                torch.testing.assert_close(torch.tensor(tagging.upos_prob), p, rtol=1e-5, atol=1e-6)
+        distinct = len({t for s in sentences for t in s})
+        assert len(cache.index) == distinct if cache.limit > distinct else len(cache.index) < distinct

@@ -169,15 +169,20 @@ class SequenceBatches:
     time-synchronous sequence [T] or a label sequence [U]; batches are padded (targets with
     ``target_pad``), with lengths beside them, and always start from zero state. The order of
     each epoch is a seeded permutation, so ``position`` (epoch, index) is all a resume needs.
+
+    With ``bucket`` = k > 1, each run of k * batch_size shuffled examples is sorted by length
+    and cut into batches, and the batches are shuffled: batches of similar lengths (little
+    padding), still a different mix every epoch.
     """
 
     def __init__(self, examples: list[tuple[torch.Tensor, torch.Tensor]], batch_size: int, seed: int = 0,
-                 shuffle: bool = True, target_pad: int = -100):
+                 shuffle: bool = True, target_pad: int = -100, bucket: int = 0):
         if not examples:
             raise RnnkitError("no examples to batch")
         if batch_size <= 0:
             raise RnnkitError(f"batch size must be positive, got {batch_size}")
         self.examples, self.batch_size, self.seed, self.shuffle, self.target_pad = examples, batch_size, seed, shuffle, target_pad
+        self.bucket = bucket
         self.epoch, self.index = 0, 0
         self._order = self._permutation(0)
 
@@ -185,7 +190,16 @@ class SequenceBatches:
         if not self.shuffle:
             return torch.arange(len(self.examples))
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(len(self.examples), generator=g)
+        order = torch.randperm(len(self.examples), generator=g)
+        if self.bucket <= 1:
+            return order
+        lengths = torch.tensor([x.shape[0] for x, _ in self.examples])
+        batches = []
+        for pool in order.split(self.bucket * self.batch_size):
+            batches += pool[torch.argsort(lengths[pool], stable=True)].split(self.batch_size)
+        full = [b for b in batches if len(b) == self.batch_size]  # at most one is short: it stays last
+        return torch.cat([full[i] for i in torch.randperm(len(full), generator=g).tolist()]
+                         + [b for b in batches if len(b) < self.batch_size])
 
     def position(self) -> dict[str, int]:
         return {"epoch": self.epoch, "index": self.index}

@@ -94,18 +94,26 @@ class TagVocab:
         except (KeyError, TypeError, ValueError) as exc:
             raise RnnkitError(f"malformed tagger vocabulary: {exc}") from None
 
-    def _clip(self, form: str) -> str:
+    def spelling(self, form: str) -> str:
+        """What the character encoder reads of ``form``: all of it, or its first and last halves."""
         n = self.max_word_chars
         return form if len(form) <= n else form[: n // 2] + form[len(form) - (n - n // 2):]
 
+    def encode_spellings(self, forms: Sequence[str]) -> torch.Tensor:
+        """Character ids of each form's spelling, left-aligned and 0-padded: [N, max_word_chars]."""
+        rows = []
+        for form in forms:
+            chars = self.chars.encode(list(self.spelling(form))).tolist()
+            rows.append(chars + [PAD_ID] * (self.max_word_chars - len(chars)))
+        return torch.tensor(rows, dtype=torch.long).view(len(rows), self.max_word_chars)
+
+    def encode_words(self, tokens: Sequence[str]) -> torch.Tensor:
+        """Word ids [T] of ``tokens`` (lowercased first)."""
+        return torch.as_tensor(self.words.encode([t.lower() for t in tokens]), dtype=torch.long)
+
     def encode_tokens(self, tokens: Sequence[str]) -> torch.Tensor:
         """Word and character ids of ``tokens``: [T, 1 + max_word_chars] (see the module docstring)."""
-        words = self.words.encode([t.lower() for t in tokens])
-        rows = []
-        for word_id, form in zip(words.tolist(), tokens):
-            chars = self.chars.encode(list(self._clip(form))).tolist()
-            rows.append([word_id, *chars, *[PAD_ID] * (self.max_word_chars - len(chars))])
-        return torch.tensor(rows, dtype=torch.long)
+        return torch.cat([self.encode_words(tokens)[:, None], self.encode_spellings(tokens)], dim=1)
 
     def encode_tags(self, upos: Sequence[str], xpos: Sequence[str]) -> torch.Tensor:
         """Targets [T, 2]: UPOS and XPOS ids, ``MISSING`` for ``_`` (and for XPOS when the model has

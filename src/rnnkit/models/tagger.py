@@ -2,14 +2,14 @@
 
     word ids [B, T] ------ Embedding ---------------------------\\
                                                                  cat -> [B, T, D] -> BiLSTM -> [B, T, 2H] -> UPOS head
-    char ids [B, T, L] -- Embedding -> BiLSTM over each word ---/     (packed)                       \\-> XPOS head
-                                       (final fwd; final bwd)
+    char ids [B, T, L] -- Embedding -> BiLSTM over each word ---/                                    \\-> XPOS head
+                                       (final fwd; final bwd)       (each distinct spelling once per batch)
 
 The character encoder gives rare and unseen words a representation from their spelling; the
 sentence BiLSTM combines, at each word, a forward net's summary of the words before it and a
-backward net's of the words after it (the right tag often depends on what follows). Both run on
-packed sequences, so padding never reaches either direction: the backward net starts at each
-sentence's (and word's) real end.
+backward net's of the words after it (the right tag often depends on what follows). Padding
+reaches neither direction: the backward net reads each sentence (and word) reversed within its
+own length, so it starts at the real end (:meth:`RecurrentEncoder.outputs`).
 
 Inputs are one tensor, [B, T, 1 + L]: column 0 the word id, the rest the character ids (see
 :mod:`rnnkit.data.tagging`; id 0 is padding, 1 unknown). The output is the logits of both heads
@@ -78,10 +78,20 @@ class CharEncoder(nn.Module):
         self.rnn = RecurrentEncoder(char_dim, hidden_size, 1, "lstm", bidirectional=True)
         self.output_size = 2 * hidden_size
 
-    def forward(self, chars: torch.Tensor) -> torch.Tensor:
-        lengths = (chars != PAD_ID).sum(dim=1)  # [N]
-        _, (h, _) = self.rnn(self.embedding(chars), lengths)  # h [2, N, H]: forward, backward
-        return torch.cat([h[0], h[1]], dim=-1)
+    def forward(self, chars: torch.Tensor, groups: int = 4) -> torch.Tensor:
+        """The words are sorted by length and run in ``groups`` groups, each only as wide as its
+        longest word (most words are short: one width for all would be mostly padding)."""
+        lengths = (chars != PAD_ID).sum(dim=1)  # [N], each >= 1
+        order = torch.argsort(lengths)
+        feats = torch.cat([self._encode(chars[idx, :int(lengths[idx[-1]])], lengths[idx])
+                           for idx in order.tensor_split(min(groups, len(order)))])
+        return feats[torch.argsort(order)]
+
+    def _encode(self, chars: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        out = self.rnn.outputs(self.embedding(chars), lengths)  # [n, l, 2H]
+        H = out.shape[-1] // 2
+        last = out[torch.arange(out.shape[0], device=out.device), lengths - 1, :H]  # forward, at the last character
+        return torch.cat([last, out[:, 0, H:]], dim=-1)  # backward, back at the first
 
 
 class TaggerModel(nn.Module):
@@ -102,7 +112,8 @@ class TaggerModel(nn.Module):
     def _char_features(self, chars: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """chars [B, T, L], real [B, T] (True on words) -> [B, T, 2 * char_hidden_size], zero on padding."""
         B, T, _ = chars.shape
-        feats = self.chars(chars[real])  # [N, 2Hc]: only real words (a packed length may not be 0)
+        spellings, which = torch.unique(chars[real], dim=0, return_inverse=True)  # each spelling once
+        feats = self.chars(spellings)[which]  # [N, 2Hc]: real words only (a word has >= 1 character)
         out = feats.new_zeros(B, T, feats.shape[-1])
         out[real] = feats
         return out
@@ -115,14 +126,21 @@ class TaggerModel(nn.Module):
         if lengths is None:
             lengths = torch.full((B,), T, dtype=torch.long)
         real = torch.arange(T, device=words.device)[None, :] < lengths.to(words.device)[:, None]  # [B, T]
+        return self.tag_logits(words, self._char_features(chars, real), lengths), ()
+
+    def tag_logits(self, words: torch.Tensor, char_features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """words [B, T], each word's :attr:`chars` features [B, T, C], lengths [B] -> logits [B, T, U + X].
+
+        The second half of ``forward``, for callers that keep the character features of words
+        they have seen (a word's features depend on its spelling only).
+        """
         if self.training and self.config.word_dropout > 0:
             drop = torch.rand(words.shape, device=words.device) < self.config.word_dropout
-            words = words.masked_fill(drop & real, UNK_ID)
-        x = torch.cat([self.words(words), self._char_features(chars, real)], dim=-1)  # [B, T, D]
-        h, _ = self.encoder(self.input_dropout(x), lengths)  # [B, T, 2H], zero past each length
+            words = words.masked_fill(drop & (words != PAD_ID), UNK_ID)
+        x = torch.cat([self.words(words), char_features], dim=-1)  # [B, T, D]
+        h = self.encoder.outputs(self.input_dropout(x), lengths)  # [B, T, 2H], zero past each length
         h = self.output_dropout(h)
-        logits = self.upos(h) if self.xpos is None else torch.cat([self.upos(h), self.xpos(h)], dim=-1)
-        return logits, ()
+        return self.upos(h) if self.xpos is None else torch.cat([self.upos(h), self.xpos(h)], dim=-1)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -10,14 +10,14 @@ import argparse
 import hashlib
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Sequence
 
 import torch
 
 from ..configs import from_dict, to_dict
-from ..data.batching import Batch, SequenceBatches, pad_sequences
+from ..data.batching import Batch, SequenceBatches
 from ..data.conllu import Sentence, read_conllu
 from ..data.tagging import MISSING, TagVocab
 from ..errors import RnnkitError
@@ -81,14 +81,19 @@ def tag_accuracy(logits: torch.Tensor, batch: Batch, column: int, start: int, en
     return float(correct.sum()), float(scored.sum())
 
 
+BUCKET = 50  # training batches are cut from runs of 50 batches' worth of sentences sorted by length
+
+
 def make_task(vocab: TagVocab, train: list, dev: list | None, cfg: TrainConfig) -> SequenceTask:
     """The trainer's Task: shuffled sentence batches, the tag divergence, dev accuracies."""
     U = len(vocab.upos)
     metrics = {"valid_upos_accuracy": partial(tag_accuracy, column=0, start=0, end=U)}
     if vocab.xpos is not None:
         metrics["valid_xpos_accuracy"] = partial(tag_accuracy, column=1, start=U, end=U + len(vocab.xpos))
-    valid = SequenceBatches(dev, 64, shuffle=False) if dev else None
-    return SequenceTask(SequenceBatches(train, cfg.batch_size, cfg.seed), valid, partial(tag_divergence, num_upos=U),
+    # Batches of similar lengths: the encoders' work grows with the longest sentence of a batch.
+    valid = SequenceBatches(sorted(dev, key=lambda e: len(e[0])), 64, shuffle=False) if dev else None
+    return SequenceTask(SequenceBatches(train, cfg.batch_size, cfg.seed, bucket=BUCKET), valid,
+                        partial(tag_divergence, num_upos=U),
                         unit="token", metrics=metrics)
 
 
@@ -179,6 +184,29 @@ def _check_tokens(sentences: Sequence[Sequence[str]]) -> None:
             raise RnnkitError(f"sentence {n}: bad token {bad!r} (a token is a non-empty string)")
 
 
+class SpellingCache:
+    """The character features of every spelling tagged so far: a word's depend on its spelling
+    alone, so each is computed once (most words of new text have been seen before). Holds at most
+    ``limit`` spellings, then starts afresh; valid while the model's weights stay as they are."""
+
+    def __init__(self, limit: int = 50_000):
+        self.limit, self.index, self.features = limit, {}, None
+
+    def lookup(self, model: TaggerModel, vocab: TagVocab, forms: Sequence[str]) -> torch.Tensor:
+        """The features [N, C] of each form, computing those of spellings not seen yet."""
+        spellings = [vocab.spelling(f) for f in forms]
+        new = list(dict.fromkeys(s for s in spellings if s not in self.index))
+        if len(self.index) + len(new) > self.limit:
+            self.index, self.features, new = {}, None, list(dict.fromkeys(spellings))
+        if new:
+            device = next(model.parameters()).device
+            with torch.no_grad():
+                feats = model.chars(vocab.encode_spellings(new).to(device))
+            self.index.update({s: len(self.index) + i for i, s in enumerate(new)})
+            self.features = feats if self.features is None else torch.cat([self.features, feats])
+        return self.features[torch.tensor([self.index[s] for s in spellings], device=self.features.device)]
+
+
 @dataclass
 class Tagger:
     """A trained tagger with its vocabularies (what ``rnnkit.load`` returns for a tagger run)."""
@@ -187,6 +215,7 @@ class Tagger:
     vocab: TagVocab
     config: dict[str, Any]
     step: int
+    spellings: SpellingCache = field(default_factory=SpellingCache, repr=False)
 
     def tag(self, tokens: Sequence[str], probabilities: bool = False) -> list[str] | list[tuple[str, float]]:
         """UPOS tags of one sentence; with ``probabilities``, (tag, probability) pairs.
@@ -199,27 +228,39 @@ class Tagger:
     def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[Tagging]:
         """UPOS (and XPOS) tags of each sentence, batched by length; in the order given."""
         _check_tokens(sentences)
-        device = next(self.model.parameters()).device
-        U = len(self.vocab.upos)
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
         result: list[Tagging | None] = [None] * len(sentences)
         self.model.eval()
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            inputs, lengths = pad_sequences([self.vocab.encode_tokens(sentences[i]) for i in chunk])
-            with torch.no_grad():
-                logits, _ = self.model(inputs.to(device), lengths)
-            up, ui = logits[..., :U].float().softmax(-1).max(-1)  # [B, T]
-            if self.vocab.xpos is not None:
-                xp, xi = logits[..., U:].float().softmax(-1).max(-1)
-            for row, i in enumerate(chunk):
-                n = len(sentences[i])
-                upos = [self.vocab.upos.tokens[k] for k in ui[row, :n].tolist()]
-                xpos = xprob = None
-                if self.vocab.xpos is not None:
-                    xpos, xprob = [self.vocab.xpos.tokens[k] for k in xi[row, :n].tolist()], xp[row, :n].tolist()
-                result[i] = Tagging(list(sentences[i]), upos, up[row, :n].tolist(), xpos, xprob)
+            for i, tagging in zip(chunk, self._tag_batch([sentences[i] for i in chunk])):
+                result[i] = tagging
         return result  # type: ignore[return-value]
+
+    def _tag_batch(self, sentences: list[Sequence[str]]) -> list[Tagging]:
+        device = next(self.model.parameters()).device
+        lengths = torch.tensor([len(s) for s in sentences])
+        real = torch.arange(int(lengths.max()))[None, :] < lengths[:, None]  # [B, T], row-major = the tokens in order
+        forms = [t for s in sentences for t in s]
+        feats = self.spellings.lookup(self.model, self.vocab, forms)
+        words = torch.zeros(real.shape, dtype=torch.long).masked_scatter_(real, self.vocab.encode_words(forms))
+        char_feats = feats.new_zeros(*real.shape, feats.shape[-1])
+        char_feats[real.to(device)] = feats
+        with torch.no_grad():
+            logits = self.model.tag_logits(words.to(device), char_feats, lengths)
+        U = len(self.vocab.upos)
+        up, ui = logits[..., :U].float().softmax(-1).max(-1)  # [B, T]
+        if self.vocab.xpos is not None:
+            xp, xi = logits[..., U:].float().softmax(-1).max(-1)
+        out = []
+        for row, tokens in enumerate(sentences):
+            n = len(tokens)
+            upos = [self.vocab.upos.tokens[k] for k in ui[row, :n].tolist()]
+            xpos = xprob = None
+            if self.vocab.xpos is not None:
+                xpos, xprob = [self.vocab.xpos.tokens[k] for k in xi[row, :n].tolist()], xp[row, :n].tolist()
+            out.append(Tagging(list(tokens), upos, up[row, :n].tolist(), xpos, xprob))
+        return out
 
 
 def load(run_dir: str, device: str = "cpu") -> Tagger:

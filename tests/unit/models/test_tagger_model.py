@@ -79,3 +79,19 @@ def test_word_dropout_only_in_training():
     a, _ = model(s)
     b, _ = model(s)
     assert torch.equal(a, b)  # eval: deterministic, no word dropout or dropout
+
+
+def test_character_groups_by_length_change_nothing():
+    """Words run in groups of similar length, each group only as wide as its longest word: the
+    features are those of one group as wide as the widest word."""
+    model = _model()
+    g = torch.Generator().manual_seed(9)
+    chars = torch.zeros(40, 12, dtype=torch.long)
+    for i in range(40):
+        n = int(torch.randint(1, 13, (1,), generator=g))
+        chars[i, :n] = torch.randint(1, CFG.num_chars, (n,), generator=g)
+    grouped = model.chars(chars)
+    one = model.chars(chars, groups=1)
+    torch.testing.assert_close(grouped, one, rtol=1e-5, atol=1e-6)
+    by_hand = torch.stack([model.chars(row[row != 0][None], groups=1)[0] for row in chars])  # each word alone, unpadded
+    torch.testing.assert_close(grouped, by_hand, rtol=1e-5, atol=1e-6)
