@@ -187,6 +187,13 @@ def test_gzip_input_and_resume_from_the_command_line(tmp_path):
     assert main(["train", "tagger", "--resume", str(run), "--max-steps", "4", "--no-progress"]) == 0
     assert json.loads((run / "checkpoint.json").read_text())["step"] == 4
     assert json.loads((run / "config.json").read_text())["corpus"]["train_sentences"] == 20
+    # The ablation's flag: a forward-only sentence LSTM, kept on resume, refused as a change of shape.
+    uni = tmp_path / "uni"
+    assert main(["train", "tagger", "--train", gz, "--out", str(uni), "--max-steps", "2", "--unidirectional",
+                 *SMALL_FLAGS]) == 0
+    assert json.loads((uni / "config.json").read_text())["model"]["bidirectional"] is False
+    assert main(["train", "tagger", "--resume", str(uni), "--max-steps", "3", "--unidirectional", "--no-progress"]) == 0
+    assert main(["train", "tagger", "--resume", str(run), "--max-steps", "5", "--unidirectional", "--no-progress"]) == 2
 
 
 def test_predictor_input_checks(run):

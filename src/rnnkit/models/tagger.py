@@ -51,6 +51,7 @@ class TaggerConfig:
     char_hidden_size: int = 64  # per direction
     hidden_size: int = 256  # per direction
     num_layers: int = 2
+    bidirectional: bool = True  # False: the forward net alone (the ablation that shows what the backward one buys)
     dropout: float = 0.33  # on the word features, between layers and before the heads
     word_dropout: float = 0.05  # training words replaced by the unknown word, so its embedding keeps learning
 
@@ -104,7 +105,7 @@ class TaggerModel(nn.Module):
         self.chars = CharEncoder(cfg.num_chars, cfg.char_dim, cfg.char_hidden_size)
         self.input_dropout = FastDropout(cfg.dropout)
         self.encoder = RecurrentEncoder(cfg.word_dim + self.chars.output_size, cfg.hidden_size, cfg.num_layers,
-                                        "lstm", bidirectional=True, dropout=cfg.dropout)
+                                        "lstm", bidirectional=cfg.bidirectional, dropout=cfg.dropout)
         self.output_dropout = FastDropout(cfg.dropout)
         self.upos = nn.Linear(self.encoder.output_size, cfg.num_upos)
         self.xpos = nn.Linear(self.encoder.output_size, cfg.num_xpos) if cfg.num_xpos else None

@@ -31,7 +31,7 @@ from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
 # The command-line half of this recipe (options, evaluate, tag) lives in tagger_cli.
 from .tagger_cli import COMMANDS, DATA_OPTIONS, MODEL_OPTIONS, add_evaluate_arguments, add_train_arguments  # noqa: F401
-from .tagger_cli import evaluate_from_args, patience, train_options  # noqa: F401
+from .tagger_cli import evaluate_from_args, model_options, patience, train_options  # noqa: F401
 
 log = logging.getLogger(__name__)
 TASK = "tagger"
@@ -47,12 +47,9 @@ class DataConfig:
     max_word_chars: int = 20  # longer words keep their first and last 10 characters
 
 
-# Defaults for UD English EWT (~200k training words) on 2 CPU cores in about 20 minutes: the sizes
-# of the usual BiLSTM taggers (Plank et al. 2016; Dozat et al. 2017), Adam at 2e-3, constant dropout
-# from the start (a tagger sees its data many times over), early stopping after 8 evaluations
-# (8 minutes) without a better dev UPOS accuracy.
-DEFAULT_MODEL = dict(word_dim=100, char_dim=32, char_hidden_size=64, hidden_size=256, num_layers=2,
-                     dropout=0.33, word_dropout=0.05)
+# Defaults for UD English EWT (~200k training words) on 2 CPU cores in about 20 minutes: the model's
+# are TaggerConfig's; Adam at 2e-3, constant dropout from the start (a tagger sees its data many
+# times over), early stopping after 8 evaluations (8 minutes) without a better dev UPOS accuracy.
 DEFAULT_TRAIN = TrainConfig(batch_size=32, lr=2e-3, weight_decay=0.0, clip_norm=5.0, warmup_steps=50,
                             dropout_from=0.0, dropout_ramp=0.0, eval_interval=60.0, checkpoint_interval=120.0,
                             select="valid_upos_accuracy", select_mode="max", patience=8)
@@ -134,7 +131,7 @@ def train_tagger(out: str, data: DataConfig, model_overrides: dict[str, Any] | N
     vocab, train_examples, dev_examples, info = _prepare(data, None)
     model_cfg = TaggerConfig(num_words=len(vocab.words), num_chars=len(vocab.chars), num_upos=len(vocab.upos),
                              num_xpos=len(vocab.xpos) if vocab.xpos else 0,
-                             **{**DEFAULT_MODEL, **(model_overrides or {})}).validate()
+                             **(model_overrides or {})).validate()
     model = build_tagger(model_cfg)
     os.makedirs(out, exist_ok=True)
     atomic_write_json(os.path.join(out, "vocab.json"), vocab.to_json())
@@ -283,11 +280,11 @@ def train_from_args(args: argparse.Namespace) -> None:
     """``rnnkit train tagger --train FILE --out RUN ...``"""
     data = DataConfig(**{k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None})
     train = opt.train_settings(args, train_options(), new_run=True)
-    train_tagger(args.out, data, opt.given(args, MODEL_OPTIONS), replace(DEFAULT_TRAIN, **patience(train)))
+    train_tagger(args.out, data, model_options(args), replace(DEFAULT_TRAIN, **patience(train)))
 
 
 def resume_from_args(args: argparse.Namespace) -> None:
     """``rnnkit train tagger --resume RUN ...``"""
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
-    resume_tagger(args.resume, opt.given(args, MODEL_OPTIONS),
+    resume_tagger(args.resume, model_options(args),
                   patience(opt.train_settings(args, train_options(), new_run=False)))

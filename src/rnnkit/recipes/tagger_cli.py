@@ -16,26 +16,40 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import fields
 from typing import Any
 
 from ..data.conllu import format_conllu, read_conllu, sentences_from_text, sentences_from_tokens, with_tags
 from ..errors import RnnkitError
+from ..models.tagger import TaggerConfig
 from ..training.checkpoint import atomic_write_bytes
 from . import options as opt
 from .tagger_eval import format_report, plot_confusion, score_tagger
 
 DATA_OPTIONS = ("train", "dev", "min_word_count", "max_word_chars")
+
+def _default(name: str) -> Any:
+    return next(f.default for f in fields(TaggerConfig) if f.name == name)
+
+
 MODEL_OPTIONS: list[opt.Option] = [
-    ("--word-dim", "word_dim", opt.positive_int, "word embedding size (default 100)"),
-    ("--char-dim", "char_dim", opt.positive_int, "character embedding size (default 32)"),
+    ("--word-dim", "word_dim", opt.positive_int, f"word embedding size (default {_default('word_dim')})"),
+    ("--char-dim", "char_dim", opt.positive_int, f"character embedding size (default {_default('char_dim')})"),
     ("--char-hidden-size", "char_hidden_size", opt.positive_int,
-     "units per direction of the character BiLSTM (default 64)"),
-    ("--hidden-size", "hidden_size", opt.positive_int, "units per direction of the sentence BiLSTM (default 256)"),
-    ("--num-layers", "num_layers", opt.positive_int, "stacked sentence BiLSTM layers (default 2)"),
-    ("--dropout", "dropout", opt.fraction, "dropout on the word features, between layers and before the heads (default 0.33)"),
+     f"units per direction of the character BiLSTM (default {_default('char_hidden_size')})"),
+    ("--hidden-size", "hidden_size", opt.positive_int,
+     f"units per direction of the sentence BiLSTM (default {_default('hidden_size')})"),
+    ("--num-layers", "num_layers", opt.positive_int, f"stacked sentence BiLSTM layers (default {_default('num_layers')})"),
+    ("--dropout", "dropout", opt.fraction,
+     f"dropout on the word features, between layers and before the heads (default {_default('dropout')})"),
     ("--word-dropout", "word_dropout", opt.fraction,
-     "fraction of training words read as the unknown word (default 0.05)"),
+     f"fraction of training words read as the unknown word (default {_default('word_dropout')})"),
 ]
+
+
+def model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The model options the user set (``--unidirectional`` is bidirectional=False)."""
+    return {**opt.given(args, MODEL_OPTIONS), **({"bidirectional": False} if args.unidirectional else {})}
 
 
 def train_options() -> list[opt.Option]:
@@ -66,6 +80,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="characters of a word the character encoder reads: first and last halves (default 20)")
     opt.add_run_arguments(p)
     opt.add_options(p, MODEL_OPTIONS)
+    p.add_argument("--unidirectional", action="store_true",
+                   help="the sentence LSTM reads forward only (an ablation: what the backward net buys)")
     opt.add_options(p, train_options())
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from ..data.conllu import Sentence
 from ..data.tagging import NO_TAG
@@ -75,32 +75,39 @@ def _accuracy(pairs: Sequence[tuple[str, str]]) -> float | None:
 
 
 def score_tagger(tagger: Any, sentences: Sequence[Sentence], batch_size: int = 64) -> dict[str, Any]:
-    """Tag ``sentences`` with ``tagger`` and compare with their gold tags.
-
-    Tokens whose gold tag is ``_`` are not scored. A gold tag the model never saw in training is
-    scored as an error (the model cannot output it) and counted in ``unknown_gold_upos``.
-    """
+    """Tag ``sentences`` with ``tagger`` and compare with their gold tags (:func:`score_taggings`),
+    timing the tagging: ``tokens_per_s``."""
     start = time.perf_counter()
     taggings = tagger.predict([s.tokens for s in sentences], batch_size=batch_size)
     seconds = time.perf_counter() - start
+    result = score_taggings(sentences, taggings, tagger.vocab.train_forms, set(tagger.vocab.upos.tokens))
+    return {**result, "tokens_per_s": sum(len(s.words) for s in sentences) / max(seconds, 1e-9)}
+
+
+def score_taggings(sentences: Sequence[Sentence], taggings: Sequence[Any], train_forms: Collection[str],
+                   known_upos: Collection[str] | None = None) -> dict[str, Any]:
+    """Compare predicted tags (objects with ``upos`` and ``xpos`` lists, any tagger's) with the gold
+    tags of ``sentences``; ``train_forms`` tells which tokens are unseen in training.
+
+    Tokens whose gold tag is ``_`` are not scored. A gold tag outside ``known_upos`` (the tags the
+    model was trained on) is scored as an error and counted in ``unknown_gold_upos``.
+    """
     upos, xpos, unseen = [], [], []
     for s, t in zip(sentences, taggings):
         for i, word in enumerate(s.words):
             if word.upos != NO_TAG:
                 upos.append((word.upos, t.upos[i]))
-                if word.form not in tagger.vocab.train_forms:
+                if word.form not in train_forms:
                     unseen.append(upos[-1])
             if t.xpos is not None and word.xpos != NO_TAG:
                 xpos.append((word.xpos, t.xpos[i]))
     if not upos:
         raise RnnkitError(f"{sentences[0].source}: no UPOS tags to evaluate against (every UPOS column is '_')")
-    num_tokens = sum(len(s.words) for s in sentences)
     return {
         "upos_accuracy": _accuracy(upos), "xpos_accuracy": _accuracy(xpos),
         "tokens": len(upos), "xpos_tokens": len(xpos), "sentences": len(sentences),
         "unseen_tokens": len(unseen), "unseen_upos_accuracy": _accuracy(unseen),
-        "unknown_gold_upos": dict(Counter(g for g, _ in upos if g not in tagger.vocab.upos)),
-        "tokens_per_s": num_tokens / max(seconds, 1e-9),
+        "unknown_gold_upos": dict(Counter(g for g, _ in upos if known_upos is not None and g not in known_upos)),
         "per_tag": per_tag_scores(upos),
         "confusion": dict(zip(("labels", "counts"), confusion_matrix(upos))),
     }

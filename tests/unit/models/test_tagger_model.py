@@ -95,3 +95,15 @@ def test_character_groups_by_length_change_nothing():
     torch.testing.assert_close(grouped, one, rtol=1e-5, atol=1e-6)
     by_hand = torch.stack([model.chars(row[row != 0][None], groups=1)[0] for row in chars])  # each word alone, unpadded
     torch.testing.assert_close(grouped, by_hand, rtol=1e-5, atol=1e-6)
+
+
+def test_unidirectional_ablation_reads_forward_only():
+    torch.manual_seed(0)
+    model = build_tagger(TaggerConfig(**{**CFG.__dict__, "bidirectional": False})).eval()
+    assert model.encoder.output_size == CFG.hidden_size
+    s = _sentence(6, 3)
+    later = s.clone()
+    later[5, 0] = (later[5, 0] + 1 - 2) % (CFG.num_words - 2) + 2  # another last word
+    a, b = model(s[None])[0], model(later[None])[0]
+    torch.testing.assert_close(a[0, :5], b[0, :5], rtol=0, atol=0)  # nothing flows back from the end
+    assert (a[0, 5] - b[0, 5]).abs().max() > 1e-6
