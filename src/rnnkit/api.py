@@ -7,6 +7,9 @@
 
     tagger = rnnkit.load("runs/ewt")                # a tagger run: a Tagger
     tagger.tag(["I", "saw", "her", "duck", "."])    # ['PRON', 'VERB', 'PRON', 'NOUN', 'PUNCT']
+
+    digits = rnnkit.load("runs/digits")             # a digits run: a DigitClassifier
+    digits.classify(["seven.wav"])                  # [(7, 0.998)]
 """
 from __future__ import annotations
 
@@ -14,12 +17,14 @@ from typing import Any
 
 from .recipes import RECIPES, task_of
 from .recipes.charlm import LanguageModel
+from .recipes.digits import DigitClassifier
 from .recipes.tagger import Tagger
 
-__all__ = ["LanguageModel", "Tagger", "load"]
+__all__ = ["DigitClassifier", "LanguageModel", "Tagger", "load"]
 
 
 def load(run_dir: str, device: str = "cpu") -> Any:
     """The predictor of a run folder (fp32, on ``device``): the recipe named by its config.json's
-    ``task`` decides which (:class:`LanguageModel` for charlm, :class:`Tagger` for tagger)."""
+    ``task`` decides which (:class:`LanguageModel` for charlm, :class:`Tagger` for tagger,
+    :class:`DigitClassifier` for digits)."""
     return RECIPES[task_of(run_dir)].load(run_dir, device)

@@ -22,9 +22,9 @@ from types import ModuleType
 
 from ..errors import RnnkitError
 from ..training.checkpoint import read_json
-from . import charlm, tagger
+from . import charlm, digits, tagger
 
-RECIPES: dict[str, ModuleType] = {"charlm": charlm, "tagger": tagger}
+RECIPES: dict[str, ModuleType] = {"charlm": charlm, "tagger": tagger, "digits": digits}
 
 
 def task_of(run_dir: str) -> str:
