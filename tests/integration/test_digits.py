@@ -62,6 +62,9 @@ def test_cli_train_evaluate_classify(tmp_path, data, capsys):
 def test_bad_inputs_are_one_line_errors(tmp_path, data, capsys):
     run = tmp_path / "run"
     assert main(["train", "digits", "--data", data, "--out", str(run), "--max-steps", "2", *FLAGS]) == 0
+    assert main(["train", "digits", "--resume", str(run), "--max-steps", "4", "--no-progress"]) == 0
+    assert json.loads((run / "checkpoint.json").read_text())["step"] == 4
+    assert main(["train", "digits", "--resume", str(run), "--divergence", "all"]) == 2  # the run's own data settings
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "text.wav").write_text("not audio\n")
