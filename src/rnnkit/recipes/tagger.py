@@ -222,7 +222,7 @@ class Tagger:
         [t] = self.predict([tokens])
         return list(zip(t.upos, t.upos_prob)) if probabilities else t.upos
 
-    def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[Tagging]:
+    def predict(self, sentences: Sequence[Sequence[str]], batch_size: int = 256) -> list[Tagging]:
         """UPOS (and XPOS) tags of each sentence, batched by length; in the order given."""
         _check_tokens(sentences)
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))

@@ -91,7 +91,7 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--confusion", default=None, metavar="PNG",
                    help="where to draw the UPOS confusion matrix (default RUN/confusion-upos.png)")
-    p.add_argument("--batch-size", type=opt.positive_int, default=64, help="sentences per batch (default 64)")
+    p.add_argument("--batch-size", type=opt.positive_int, default=256, help="sentences per batch (default 256)")
     p.add_argument("--device", default="cpu")
 
 
@@ -114,7 +114,7 @@ def add_tag_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["txt", "conllu"], default=None,
                    help="of the input (default: conllu for *.conllu and *.conllu.gz, else txt)")
     p.add_argument("--output", "-o", default=None, help="write CoNLL-U here (default: standard output)")
-    p.add_argument("--batch-size", type=opt.positive_int, default=64, help="sentences per batch (default 64)")
+    p.add_argument("--batch-size", type=opt.positive_int, default=256, help="sentences per batch (default 256)")
     p.add_argument("--device", default="cpu")
 
 

@@ -74,7 +74,7 @@ def _accuracy(pairs: Sequence[tuple[str, str]]) -> float | None:
     return sum(g == p for g, p in pairs) / len(pairs) if pairs else None
 
 
-def score_tagger(tagger: Any, sentences: Sequence[Sentence], batch_size: int = 64) -> dict[str, Any]:
+def score_tagger(tagger: Any, sentences: Sequence[Sentence], batch_size: int = 256) -> dict[str, Any]:
     """Tag ``sentences`` with ``tagger`` and compare with their gold tags (:func:`score_taggings`),
     timing the tagging: ``tokens_per_s``."""
     start = time.perf_counter()
