@@ -61,3 +61,15 @@ def test_frame_spans_are_the_frames_centred_in_the_digit():
         first, last = Span(1, start, end).frames(hop, frame)
         centred = [t for t in range(200) if start <= t * hop + frame / 2 < end]
         assert list(range(first, last)) == (centred or [first])
+
+
+def test_phoneme_units_of_the_digit_words():
+    from rnnkit.data.digit_units import digit_pronunciations, phoneme_units, phonemes_of
+
+    prons = digit_pronunciations()
+    assert prons[6] == ("S", "IH", "K", "S") and prons[8] == ("EY", "T")  # stress marks dropped
+    units = phoneme_units(prons)
+    assert all(p.isalpha() and p.isupper() for p in units)
+    assert set(phonemes_of(range(10), prons)) == set(units)
+    with pytest.raises(RnnkitError, match="not in the CMU"):
+        digit_pronunciations(("zero", "qwxzv"))
