@@ -47,14 +47,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data", "fsdd"))
     p.add_argument("--out", default="/tmp/digits-bench")
-    p.add_argument("--loso-divergences", default="last", help="divergences for leave-one-speaker-out (default last)")
+    p.add_argument("--loso-divergences", default="last", help="divergences for leave-one-speaker-out (default last; '' for none)")
     args = p.parse_args()
     if not os.path.isdir(args.data):
         sys.exit(f"digits_fsdd: error: {args.data} is not a folder")
     os.makedirs(args.out, exist_ok=True)
     official = {d: run(os.path.join(args.out, f"official-{d}"), args.data, ["--divergence", d]) for d in ("last", "all")}
     loso = {d: {s: run(os.path.join(args.out, f"loso-{d}-{s}"), args.data, ["--divergence", d, "--test-speaker", s])
-                for s in SPEAKERS} for d in args.loso_divergences.split(",")}
+                for s in SPEAKERS} for d in args.loso_divergences.split(",") if d}
     print("\nFSDD, official split (300 test recordings), rnnkit train digits defaults:\n")
     print("| divergence | test accuracy % | errors | steps (kept) | training s |")
     print("| --- | --- | --- | --- | --- |")

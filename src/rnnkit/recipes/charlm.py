@@ -32,6 +32,7 @@ from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
 from ..training.runtime import Runtime, resolve_runtime, seed_everything
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
+from .runs import load_run_model
 
 log = logging.getLogger(__name__)
 TASK = "charlm"
@@ -213,19 +214,9 @@ class LanguageModel:
 
 def load(run_dir: str, device: str = "cpu") -> LanguageModel:
     """The latest checkpoint of a charlm run folder, for inference (fp32, on ``device``)."""
-    config = read_json(os.path.join(run_dir, "config.json"), "run configuration")
+    model, config, step = load_run_model(run_dir, ModelConfig, build_model, device, best=False)
     vocab = Vocabulary.from_json(read_json(os.path.join(run_dir, "vocab.json"), "vocabulary"))
-    if not isinstance(config, dict) or "model" not in config:
-        raise RnnkitError(f"{run_dir}/config.json has no model section")
-    model = build_model(from_dict(ModelConfig, config["model"]))
-    ckpt = load_checkpoint(run_dir, with_state=False)
-    try:
-        model.load_state_dict(ckpt.model)
-    except RuntimeError:
-        raise RnnkitError(f"the weights in {run_dir} do not match its config.json") from None
-    runtime = resolve_runtime(device, "fp32")
-    model.to(runtime.device).eval()
-    return LanguageModel(model=model, vocab=vocab, config=config, step=ckpt.step)
+    return LanguageModel(model=model, vocab=vocab, config=config, step=step)
 
 
 # -- command line -------------------------------------------------------------------------------

@@ -31,11 +31,12 @@ from ..errors import RnnkitError
 from ..losses.base import LossResult
 from ..losses.many_to_one import last_step_logits, many_to_one_xent
 from ..models.model import ModelConfig, build_model
-from ..training.checkpoint import atomic_write_json, best_weights, load_checkpoint, read_json
+from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
 from ..training.runtime import resolve_runtime, seed_everything
 from ..training.tasks import SequenceTask
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
+from .runs import load_run_model
 # The command-line half of this recipe (options, evaluate, classify) lives in digits_cli.
 from .digits_cli import COMMANDS, add_evaluate_arguments, add_train_arguments, evaluate_from_args  # noqa: F401
 from .digits_cli import resume_from_args, train_from_args  # noqa: F401
@@ -200,15 +201,7 @@ class DigitClassifier:
 
 def load(run_dir: str, device: str = "cpu") -> DigitClassifier:
     """A digits run folder for inference: the weights with the best dev accuracy (or the latest)."""
-    config = read_json(os.path.join(run_dir, "config.json"), "run configuration")
+    model, config, step = load_run_model(run_dir, ModelConfig, build_model, device)
     norm = Normalizer.from_json(read_json(os.path.join(run_dir, "normalizer.json"), "feature statistics"))
-    model = build_model(from_dict(ModelConfig, config["model"]))
-    ckpt = load_checkpoint(run_dir, with_state=False)
-    weights, step = best_weights(run_dir, ckpt) or (ckpt.model, ckpt.step)
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError:
-        raise RnnkitError(f"the weights in {run_dir} do not match its config.json") from None
-    model.to(resolve_runtime(device, "fp32").device).eval()
     cfg = from_dict(DigitsConfig, config["digits"])
     return DigitClassifier(model, from_dict(FeatureConfig, config["features"]), norm, cfg.trim_db, config, step)

@@ -24,11 +24,12 @@ from ..errors import RnnkitError
 from ..losses.base import LossResult
 from ..losses.timesync import time_synchronous_xent
 from ..models.tagger import TaggerConfig, TaggerModel, build_tagger
-from ..training.checkpoint import atomic_write_json, best_weights, load_checkpoint, read_json
+from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
 from ..training.runtime import resolve_runtime, seed_everything
 from ..training.tasks import SequenceTask
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
+from .runs import load_run_model
 # The command-line half of this recipe (options, evaluate, tag) lives in tagger_cli.
 from .tagger_cli import COMMANDS, DATA_OPTIONS, MODEL_OPTIONS, add_evaluate_arguments, add_train_arguments  # noqa: F401
 from .tagger_cli import evaluate_from_args, model_options, patience, train_options  # noqa: F401
@@ -263,16 +264,8 @@ class Tagger:
 def load(run_dir: str, device: str = "cpu") -> Tagger:
     """A tagger run folder for inference (fp32, on ``device``): the weights early stopping kept
     (the best dev UPOS accuracy), or the latest ones when the run kept none."""
-    config = read_json(os.path.join(run_dir, "config.json"), "run configuration")
+    model, config, step = load_run_model(run_dir, TaggerConfig, build_tagger, device)
     vocab = TagVocab.from_json(read_json(os.path.join(run_dir, "vocab.json"), "vocabulary"))
-    model = build_tagger(from_dict(TaggerConfig, config["model"]))
-    ckpt = load_checkpoint(run_dir, with_state=False)
-    weights, step = best_weights(run_dir, ckpt) or (ckpt.model, ckpt.step)
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError:
-        raise RnnkitError(f"the weights in {run_dir} do not match its config.json") from None
-    model.to(resolve_runtime(device, "fp32").device).eval()
     return Tagger(model=model, vocab=vocab, config=config, step=step)
 
 
