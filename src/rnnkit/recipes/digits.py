@@ -64,7 +64,8 @@ class DigitsConfig:
 
 
 # One small LSTM over 40 log-mels; Adam 3e-3 on batches of 32; a dev evaluation every 10 s and
-# the best dev accuracy kept; at most 3,000 steps (about 2 minutes on 2 CPU cores).
+# the best dev accuracy kept; at most 3,000 steps (about 5 minutes on 2 CPU cores; from the command
+# line a run without --max-steps or --time-budget also stops at 300 s, as every task does).
 DEFAULT_MODEL = dict(cell="lstm", embedding_dim=64, hidden_size=128, num_layers=2, dropout=0.2)
 DEFAULT_TRAIN = TrainConfig(batch_size=32, lr=3e-3, weight_decay=0.0, clip_norm=5.0, warmup_steps=50, max_steps=3000,
                             dropout_from=0.0, dropout_ramp=0.0, eval_interval=10.0, checkpoint_interval=60.0,
