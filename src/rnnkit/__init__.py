@@ -4,8 +4,8 @@
 >>> callable(rnnkit.load)
 True
 """
-from .api import DigitClassifier, LanguageModel, Tagger, load
+from .api import DigitClassifier, LanguageModel, Tagger, Transcriber, load
 from .errors import RnnkitError
 
 __version__ = "0.1.0"
-__all__ = ["DigitClassifier", "LanguageModel", "RnnkitError", "Tagger", "load", "__version__"]
+__all__ = ["DigitClassifier", "LanguageModel", "RnnkitError", "Tagger", "Transcriber", "load", "__version__"]

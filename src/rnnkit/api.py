@@ -10,6 +10,9 @@
 
     digits = rnnkit.load("runs/digits")             # a digits run: a DigitClassifier
     digits.classify(["seven.wav"])                  # [(7, 0.998)]
+
+    cd = rnnkit.load("runs/cd")                     # a connected run: a Transcriber
+    cd.transcribe(["phone.wav"], "lexicon")[0].digits   # (5, 5, 1, 2)
 """
 from __future__ import annotations
 
@@ -18,13 +21,14 @@ from typing import Any
 from .recipes import RECIPES, task_of
 from .recipes.charlm import LanguageModel
 from .recipes.digits import DigitClassifier
+from .recipes.transcriber import Transcriber
 from .recipes.tagger import Tagger
 
-__all__ = ["DigitClassifier", "LanguageModel", "Tagger", "load"]
+__all__ = ["DigitClassifier", "LanguageModel", "Tagger", "Transcriber", "load"]
 
 
 def load(run_dir: str, device: str = "cpu") -> Any:
     """The predictor of a run folder (fp32, on ``device``): the recipe named by its config.json's
     ``task`` decides which (:class:`LanguageModel` for charlm, :class:`Tagger` for tagger,
-    :class:`DigitClassifier` for digits)."""
+        :class:`DigitClassifier` for digits, :class:`Transcriber` for connected)."""
     return RECIPES[task_of(run_dir)].load(run_dir, device)

@@ -76,15 +76,20 @@ def frame_levels(x: np.ndarray, rate: int, frame_ms: float = 25.0, hop_ms: float
     return 20 * np.log10(np.maximum(rms, 1e-10))
 
 
-def trim_silence(x: np.ndarray, rate: int, top_db: float = 40.0, margin_ms: float = 50.0,
-                 name: str = "recording") -> np.ndarray:
-    """``x`` without the silence before and after the speech (see the module docstring)."""
+def speech_bounds(x: np.ndarray, rate: int, top_db: float = 40.0, margin_ms: float = 50.0,
+                  name: str = "recording") -> tuple[int, int]:
+    """Samples [start, end) of the speech in ``x`` with its margin (see the module docstring)."""
     levels = frame_levels(x, rate)
     if levels.max() < SILENCE_DBFS:
         raise RnnkitError(f"{name}: silence only (loudest 25 ms frame {levels.max():.0f} dBFS, "
                           f"speech needs at least {SILENCE_DBFS:.0f})")
     speech = np.flatnonzero(levels >= levels.max() - top_db)
     hop, frame, margin = int(rate * 0.010), int(rate * 0.025), int(rate * margin_ms / 1000)
-    start = max(int(speech[0]) * hop - margin, 0)
-    end = min(int(speech[-1]) * hop + frame + margin, len(x))
+    return max(int(speech[0]) * hop - margin, 0), min(int(speech[-1]) * hop + frame + margin, len(x))
+
+
+def trim_silence(x: np.ndarray, rate: int, top_db: float = 40.0, margin_ms: float = 50.0,
+                 name: str = "recording") -> np.ndarray:
+    """``x`` without the silence before and after the speech (see the module docstring)."""
+    start, end = speech_bounds(x, rate, top_db, margin_ms, name)
     return x[start:end]

@@ -13,6 +13,8 @@ utterances only from test recordings. Seeded: the same arguments give the same u
 ([3, 7, 7], [(78, 178), (417, 467), (579, 629)], 763)
 >>> bool((u.samples[417:467] == 2).all() and not u.samples[178:417].any())    # a 7, after a pause
 True
+>>> frame_digits(u, hop=100, frame=100).tolist()   # the digit whose span holds each frame's centre
+[-1, 3, -1, -1, 7, -1, 7]
 """
 from __future__ import annotations
 
@@ -47,6 +49,19 @@ class Utterance:
     @property
     def digits(self) -> list[int]:
         return [s.digit for s in self.spans]
+
+
+def frame_digits(utt: Utterance, hop: int, frame: int, num_frames: int | None = None) -> np.ndarray:
+    """[T]: each frame's digit (frame t covers samples t*hop .. t*hop+frame), -1 in the pauses.
+
+    T defaults to the frames that fit in the utterance; a digit keeps at least one frame.
+    """
+    T = num_frames if num_frames is not None else max((len(utt.samples) - frame) // hop + 1, 0)
+    out = np.full(T, -1, dtype=np.int64)
+    for span in utt.spans:
+        first, last = span.frames(hop, frame)
+        out[min(first, T):min(last, T)] = span.digit
+    return out
 
 
 def build_utterances(recordings: Sequence[tuple[np.ndarray, int]], count: int, seed: int, rate: int = 8000,

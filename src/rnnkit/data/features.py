@@ -117,6 +117,23 @@ def compute_features(x: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
     return logmel if cfg.kind == "logmel" else logmel @ dct_matrix(cfg.n_mels, cfg.n_mfcc)
 
 
+def stack_frames(f: torch.Tensor, k: int) -> torch.Tensor:
+    """[T, F] -> [ceil(T / k), k * F]: each k consecutive frames side by side (the last one
+    repeated to fill the final group), so the network steps every k hops.
+
+    >>> stack_frames(torch.arange(5.0)[:, None], 2).tolist()
+    [[0.0, 1.0], [2.0, 3.0], [4.0, 4.0]]
+    """
+    if k < 1:
+        raise RnnkitError(f"frames to stack must be positive, got {k}")
+    if k == 1:
+        return f
+    fill = (-f.shape[0]) % k
+    if fill:
+        f = torch.cat([f, f[-1:].expand(fill, -1)])
+    return f.reshape(f.shape[0] // k, k * f.shape[1])
+
+
 @dataclass(frozen=True)
 class Normalizer:
     """Per-dimension mean and standard deviation of the training frames: (f - mean) / std."""

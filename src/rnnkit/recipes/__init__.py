@@ -22,9 +22,9 @@ from types import ModuleType
 
 from ..errors import RnnkitError
 from ..training.checkpoint import read_json
-from . import charlm, digits, tagger
+from . import charlm, connected, digits, tagger
 
-RECIPES: dict[str, ModuleType] = {"charlm": charlm, "tagger": tagger, "digits": digits}
+RECIPES: dict[str, ModuleType] = {"charlm": charlm, "tagger": tagger, "digits": digits, "connected": connected}
 
 
 def task_of(run_dir: str) -> str:
