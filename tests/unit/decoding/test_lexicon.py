@@ -143,3 +143,60 @@ def test_errors(tmp_path):
         lexicon_beam_search(lp, lexicon=lex, blank=0, optional_separator=True)
     with pytest.raises(ValueError, match="^blank id 7 is outside the vocabulary of 4 symbols$"):
         lexicon_beam_search(lp, lexicon=lex, blank=7)
+
+
+def _splits(labels, spellings_to_words):
+    """Every way ``labels`` (no separator) splits into lexicon words, as word-index tuples."""
+    if not labels:
+        return [()]
+    out = []
+    for i in range(1, len(labels) + 1):
+        for w in spellings_to_words.get(tuple(labels[:i]), []):
+            out += [(w,) + rest for rest in _splits(labels[i:], spellings_to_words)]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("weight", [0.5, 2.0])
+def test_word_lm_fusion_finds_the_best_scored_word_sequence(seed, weight):
+    """Brute force over every label sequence and every split of it into words: acoustic log P
+    + weight * bigram log P(words) + bonus * words; the search with a wide beam finds the best."""
+    from rnnkit.decoding.ngram import NgramLM
+
+    vocab = Vocabulary(tokens=("_", "a", "b"), unk=None, blank="_")
+    words = ["a", "ab", "b", "ba"]
+    word_vocab = Vocabulary(tokens=("<w>",) + tuple(words), unk=None, blank="<w>", kind="token")
+    lm = NgramLM.fit([["a", "b", "a"], ["ab", "ba"], ["b", "b", "ab"]], word_vocab, order=2)
+    ids = [word_vocab.index(w) for w in words]
+    by_spelling = {}
+    for i, w in enumerate(words):
+        by_spelling.setdefault(tuple(vocab.encode(w).tolist()), []).append(i)
+    lp = random_log_probs(seed + 20, 5, 3, scale=1.5)
+    best, best_score = None, -math.inf
+    for labels, log_p in label_log_probs(lp, 0).items():
+        for split in _splits(list(labels), by_spelling):
+            lm_score = sum(lm.log_prob([ids[w] for w in split[:k]], ids[split[k]]) for k in range(len(split)))
+            score = log_p + weight * lm_score + 0.5 * len(split)
+            if score > best_score:
+                best, best_score = (labels, tuple(words[w] for w in split), lm_score), score
+    [h] = lexicon_beam_search(lp[None], lexicon=Lexicon.build(words, vocab), blank=0, beam_size=2000, word_bonus=0.5,
+                              token_threshold=None, lm=lm, lm_weight=weight, lm_ids=ids)[0]
+    assert (h.tokens, h.words) == best[:2] and h.score == pytest.approx(best_score, abs=1e-9)
+    assert h.lm_score == pytest.approx(best[2], abs=1e-9)
+    assert h.score == pytest.approx(h.acoustic_score + weight * h.lm_score + 0.5 * len(h.words), abs=1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 100_000), st.booleans())
+def test_a_batch_decodes_as_each_utterance_alone(seed, with_separator):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 9, size=4)
+    lp = np.stack([np.pad(random_log_probs(seed + i, 8, 4), ((0, 0), (0, 0))) for i in range(4)])
+    lp[1, lengths[1]:] = 7.0                       # garbage past a length must not matter
+    lex = Lexicon.build(WORDS, VOCAB)
+    kw = dict(lexicon=lex, blank=0, beam_size=3, nbest=2, word_separator=3 if with_separator else None)
+    together = lexicon_beam_search(lp, lengths, **kw)
+    for b in range(4):
+        alone = lexicon_beam_search(lp[b:b + 1, :lengths[b]], **kw)[0]
+        assert [(h.tokens, h.words, h.timesteps) for h in together[b]] == [(h.tokens, h.words, h.timesteps) for h in alone]
+        assert [h.score for h in together[b]] == pytest.approx([h.score for h in alone], abs=1e-5)
