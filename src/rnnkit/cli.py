@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--lexicon", default=None, help="ctc_lexicon: word list, one 'word [unit ...]' a line")
     dc.add_argument("--word-separator", default=None, help="ctc_lexicon: the output symbol between words")
     dc.add_argument("--word-bonus", type=finite, default=None)
-    dc.add_argument("--lm", default=None, help="ctc_beam: an n-gram LM (.json) or an rnnkit LM run folder")
+    dc.add_argument("--lm", default=None, help="ctc_beam: an n-gram LM (.json) or an rnnkit LM run folder; "
+                    "ctc_lexicon: a word n-gram LM (.json)")
     dc.add_argument("--lm-weight", type=finite, default=None)
     dc.add_argument("--json", action="store_true", help="one JSON object per utterance")
     return parser
@@ -125,9 +126,35 @@ def _blank_id(text: str, vocab) -> int:
     raise RnnkitError(f"--blank must be a non-negative integer id{known}, got {text!r}")
 
 
-def cmd_decode(args: argparse.Namespace) -> int:
+def _decode_lm(path: str, vocab, lexicon) -> dict[str, Any]:
+    """``--lm``: a character LM for ctc_beam (n-gram .json or a charlm run folder), or a word
+    n-gram for ctc_lexicon, whose words are the lexicon's (by spelling; unknown ones as its unk)."""
     import os
 
+    if vocab is None:
+        raise RnnkitError("--lm needs --vocab to map output symbols to the LM's")
+    if os.path.isdir(path):
+        if lexicon is not None:
+            raise RnnkitError("ctc_lexicon fuses a word n-gram LM (.json), not a run folder")
+        from .api import load
+        from .decoding.rnnlm import RecurrentLMScorer
+
+        lm = load(path)
+        return {"lm": RecurrentLMScorer(lm.model, lm.vocab, vocab)}
+    from .decoding.ngram import NgramLM
+
+    lm = NgramLM.load(path)
+    if lexicon is None:
+        return {"lm": lm}
+    ids = []
+    for word in lexicon.words:
+        if word not in lm.vocab and lm.vocab.unk is None:
+            raise RnnkitError(f"lexicon word {word!r} is not in the LM's vocabulary, which has no unknown-word symbol")
+        ids.append(lm.vocab.index(word) if word in lm.vocab else lm.vocab.index(lm.vocab.unk))
+    return {"lm": lm, "lm_ids": ids}
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
     from .decoding.decode import decode_file
 
     vocab = _load_vocab(args.vocab) if args.vocab else None
@@ -154,18 +181,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
             if options["word_separator"] is None:
                 raise RnnkitError(f"word separator {args.word_separator!r} is not an output symbol")
     if args.lm:
-        if vocab is None:
-            raise RnnkitError("--lm needs --vocab to map output symbols to the LM's")
-        if os.path.isdir(args.lm):
-            from .api import load
-            from .decoding.rnnlm import RecurrentLMScorer
-
-            lm = load(args.lm)
-            options["lm"] = RecurrentLMScorer(lm.model, lm.vocab, vocab)
-        else:
-            from .decoding.ngram import NgramLM
-
-            options["lm"] = NgramLM.load(args.lm)
+        options.update(_decode_lm(args.lm, vocab, options.get("lexicon")))
     lengths: Any = args.lengths
     if lengths and not lengths.endswith(".npy"):
         try:

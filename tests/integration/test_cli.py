@@ -167,3 +167,31 @@ def test_decode_saved_log_probs(tmp_path):
     assert_one_line_error(rnnkit("decode", str(tmp_path / "missing.npy"), "--blank", "0"), "missing.npy")
     assert_one_line_error(rnnkit("decode", str(tmp_path / "lp.npy"), "--method", "ctc_beam"), "needs --blank")
     assert_one_line_error(rnnkit("decode", str(tmp_path / "lp.npy"), "--method", "nope", "--blank", "0"), "unknown decoding method")
+
+
+def test_decode_lexicon_with_a_word_lm(tmp_path):
+    import numpy as np
+
+    from rnnkit.data.vocab import Vocabulary
+    from rnnkit.decoding.ngram import NgramLM
+    from rnnkit.training.checkpoint import atomic_write_json
+
+    vocab = Vocabulary(tokens=("_", "a", "b", "|"), unk=None, blank="_", kind="char")
+    atomic_write_json(str(tmp_path / "vocab.json"), vocab.to_json())
+    lp = np.log(np.array([[[.04, .9, .03, .03], [.6, .34, .03, .03], [.34, .6, .03, .03], [.04, .03, .9, .03]]],
+                         dtype=np.float32))                     # "ab" more probable than "aab" acoustically
+    np.save(tmp_path / "lp.npy", lp)
+    (tmp_path / "words.txt").write_text("aab\nab\nba\n")
+    words = Vocabulary(tokens=("<unk>", "aab", "ab"), unk="<unk>", kind="token")
+    NgramLM.fit([["aab", "aab"], ["aab"], ["aab", "ab"]], words, order=2).save(tmp_path / "words.json")
+    base = ["decode", str(tmp_path / "lp.npy"), "--method", "ctc_lexicon", "--vocab", str(tmp_path), "--json",
+            "--lexicon", str(tmp_path / "words.txt"), "--word-separator", "|"]
+    texts = {}
+    for weight in ("0", "3"):
+        out = rnnkit(*base, "--lm", str(tmp_path / "words.json"), "--lm-weight", weight)
+        assert out.returncode == 0, out.stderr
+        [h] = json.loads(out.stdout)["hypotheses"]
+        texts[weight] = h["text"]
+        assert h["lm_score"] < 0
+    assert texts == {"0": "ab", "3": "aab"}        # the LM outweighs the acoustics ("ba" maps to <unk>)
+    assert_one_line_error(rnnkit(*base, "--lm", str(tmp_path)), "word n-gram LM (.json), not a run folder")
