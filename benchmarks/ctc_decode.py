@@ -138,6 +138,77 @@ def rnnkit_lexicon(lp, beam, words):
     return time.perf_counter() - start, [h[0].tokens if h else () for h in hyps]
 
 
+def make_word_lm(words: list[str], seed: int):
+    """A word bigram (rnnkit's Kneser-Ney NgramLM) fitted on 3,000 seeded sentences of 3-10 words
+    drawn with Zipf-like frequencies from the lexicon: the LM both lexicon searches fuse."""
+    from rnnkit.data.vocab import Vocabulary
+    from rnnkit.decoding.ngram import NgramLM
+    rng = random.Random(seed + 1)
+    weights = [1.0 / (rank + 1) for rank in range(len(words))]
+    sentences = [rng.choices(words, weights, k=rng.randint(3, 10)) for _ in range(3000)]
+    return NgramLM.fit(sentences, Vocabulary(tokens=tuple(words), unk=None, kind="token"), order=2)
+
+
+def rnnkit_lexicon_lm(lp, beam, words, lm, weight):
+    from rnnkit.data.vocab import Vocabulary
+    from rnnkit.decoding.lexicon import Lexicon, lexicon_beam_search
+    lexicon = Lexicon.build(words, Vocabulary(tokens=tuple(LABELS), unk=None, blank="_"))
+    start = time.perf_counter()
+    hyps = lexicon_beam_search(lp, lexicon=lexicon, blank=BLANK, beam_size=beam, word_separator=SEP,
+                               optional_separator=True, lm=lm, lm_weight=weight,
+                               lm_ids=[lm.vocab.index(w) for w in words])
+    seconds = time.perf_counter() - start
+    return seconds, [h[0].tokens if h else () for h in hyps], [[lm.vocab.index(w) for w in h[0].words] if h else []
+                                                               for h in hyps]
+
+
+def flashlight_lexicon_lm(lp, beam, words, lm, weight):
+    """flashlight-text's lexicon decoder with the same bigram, through its Python LM interface."""
+    from flashlight.lib.text.decoder import (LM, CriterionType, LexiconDecoder, LexiconDecoderOptions, LMState,
+                                             SmearingMode, Trie)
+    ids = [lm.vocab.index(w) for w in words]
+
+    class Bigram(LM):
+        def __init__(self):
+            LM.__init__(self)
+            self.context = {}
+
+        def start(self, start_with_nothing):
+            state = LMState()
+            self.context[state] = ()
+            return state
+
+        def score(self, state, word):
+            child = state.child(word)
+            self.context.setdefault(child, (ids[word],))
+            return child, lm.log_prob(self.context[state], ids[word])
+
+        def finish(self, state):
+            return state, 0.0
+
+    B, T, C = lp.shape
+    fl_lm = Bigram()
+    trie = Trie(C, SEP)
+    first = fl_lm.start(False)
+    for w, word in enumerate(words):
+        trie.insert([LABELS.index(c) for c in word], w, fl_lm.score(first, w)[1])
+    trie.smear(SmearingMode.MAX)
+    options = LexiconDecoderOptions(beam_size=beam, beam_size_token=C, beam_threshold=50.0, lm_weight=weight,
+                                    word_score=0.0, unk_score=float("-inf"), sil_score=0.0, log_add=True,
+                                    criterion_type=CriterionType.CTC)
+    decoder = LexiconDecoder(options, trie, fl_lm, SEP, BLANK, len(words), [], False)
+    start = time.perf_counter()
+    results = [decoder.decode(u.ctypes.data, T, C)[0] for u in lp]
+    seconds = time.perf_counter() - start
+    return seconds, [_flashlight_tokens(r, T) for r in results], [[ids[w] for w in r.words if w >= 0] for r in results]
+
+
+def lm_objective(lp, outputs, word_ids, lm, weight) -> list[float]:
+    """What both LM searches maximise: exact log P(output | x) + weight * log P_LM(words)."""
+    acoustic = exact_scores(lp, outputs)
+    return [a + weight * sum(lm.log_prob(w[:k], w[k]) for k in range(len(w))) for a, w in zip(acoustic, word_ids)]
+
+
 def pyctcdecode_beam(lp, beam):
     import logging
     logging.getLogger("pyctcdecode").setLevel(logging.ERROR)
@@ -199,6 +270,11 @@ def run(args) -> list[dict]:
                 ("flashlight-text 0.0.7", "beam", lambda lp: flashlight_beam(lp, args.beam)),
                 ("rnnkit lexicon", "lexicon", lambda lp: rnnkit_lexicon(lp, args.beam, words)),
                 ("flashlight-text 0.0.7", "lexicon", lambda lp: flashlight_lexicon(lp, args.beam, words))]
+    word_lm = make_word_lm(words, args.seed)
+    decoders += [("rnnkit lexicon + word bigram", "lexicon+LM",
+                  lambda lp: rnnkit_lexicon_lm(lp, args.beam, words, word_lm, args.lm_weight)),
+                 ("flashlight-text 0.0.7 + word bigram", "lexicon+LM",
+                  lambda lp: flashlight_lexicon_lm(lp, args.beam, words, word_lm, args.lm_weight))]
     rows = []
     for kind, lp in inputs.items():
         lp = np.ascontiguousarray(lp, dtype=np.float32)
@@ -206,18 +282,20 @@ def run(args) -> list[dict]:
             row = {"decoder": name, "search": search, "input": kind}
             try:
                 decode(lp[:2])  # warm-up: imports, trie building, caches
-                seconds, outputs = decode(lp)
+                seconds, outputs, *word_ids = decode(lp)
             except ImportError as exc:
                 row["error"] = f"not installed ({exc.name or exc})"
             except Exception as exc:  # a competitor failing must not stop the others
                 row["error"] = f"failed: {type(exc).__name__}: {exc}"
             else:
                 same = [normalise(o) for o in outputs]
-                row.update(seconds=seconds, scores=exact_scores(lp, same), outputs=same,
+                scores = (lm_objective(lp, same, word_ids[0], word_lm, args.lm_weight) if word_ids
+                          else exact_scores(lp, same))
+                row.update(seconds=seconds, scores=scores, outputs=same,
                            normalised=sum(a != tuple(b) for a, b in zip(same, outputs)))
             rows.append(row)
-            print(f"{name:32s} {search:8s} {kind:6s} " + (f"{row['seconds']:.2f}s" if "seconds" in row
-                                                           else row["error"]), file=sys.stderr)
+            print(f"{name:36s} {search:10s} {kind:6s} " + (f"{row['seconds']:.2f}s" if "seconds" in row
+                                                             else row["error"]), file=sys.stderr)
     return rows
 
 
@@ -225,8 +303,8 @@ def table(rows: list[dict], args) -> str:
     import numpy as np
     ref = {(r["search"], r["input"]): r for r in rows if r["decoder"].startswith("pyctcdecode") and "seconds" in r}
     fl = {(r["search"], r["input"]): r for r in rows if r["decoder"].startswith("flashlight") and "seconds" in r}
-    lines = ["| decoder | search | input | time (s) | utt/s | outputs normalised | mean log P(best) | "
-             "vs pyctcdecode: speed-up, P(best) >= on | vs flashlight-text |",
+    lines = ["| decoder | search | input | time (s) | utt/s | outputs normalised | mean log P(best) (+ LM) | "
+             "vs pyctcdecode: speed-up, P(best) >= on | vs flashlight-text: speed, P(best) >= on |",
              "|---|---|---|---:|---:|---:|---:|---|---|"]
     for r in rows:
         if "seconds" not in r:
@@ -238,8 +316,9 @@ def table(rows: list[dict], args) -> str:
             better = int((scores >= np.array(ref[key]["scores"]) - 1e-4).sum())
             vs_py = f"{ref[key]['seconds'] / r['seconds']:.1f}x, {better}/{len(scores)}"
         if key in fl and fl[key] is not r:
+            better = int((scores >= np.array(fl[key]["scores"]) - 1e-4).sum())
             ratio = r["seconds"] / fl[key]["seconds"]
-            vs_fl = f"{ratio:.1f}x slower" if ratio >= 1 else f"{1 / ratio:.1f}x faster"
+            vs_fl = (f"{ratio:.1f}x slower" if ratio >= 1 else f"{1 / ratio:.1f}x faster") + f", {better}/{len(scores)}"
         lines.append(f"| {r['decoder']} | {r['search']} | {r['input']} | {r['seconds']:.2f} | "
                      f"{len(scores) / r['seconds']:.0f} | {r['normalised']} | {scores.mean():.2f} | {vs_py} | {vs_fl} |")
     return "\n".join(lines)
@@ -254,6 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--beam", type=int, default=32)
     parser.add_argument("--words", type=int, default=2000, help="random lexicon words (a-z, 2-8 letters)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lm-weight", type=float, default=0.5, help="weight of the word bigram in the LM rows")
     parser.add_argument("--venv", type=Path, help="run inside this environment (built if missing)")
     args = parser.parse_args(argv)
     if args.venv is not None:
@@ -267,7 +347,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Settings: rnnkit token_threshold=10 (nats below the frame's best); pyctcdecode defaults "
           f"(token_min_logp=-5, beam_prune_logp=-10); flashlight-text beam_size_token={args.symbols}, "
           f"beam_threshold=50, log_add=True, ZeroLM. Lexicon: {len(make_words(args.words, args.seed))} random words; "
-          f"'|' between words is optional in both (flashlight-text also allows it before the first and after the last word).")
+          f"'|' between words is optional in both (flashlight-text also allows it before the first and after the last word). "
+          f"LM rows: the same word bigram (rnnkit NgramLM on 3,000 seeded Zipf sentences), weight {args.lm_weight}, no word "
+          f"score; flashlight-text calls it through its Python LM interface (with unigram smearing of the trie); their "
+          f"column is exact log P(output | x) + weight * log P_LM(the decoder's words).")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,11 @@ read back at the end by walking those pointers.
 Word-level LM fusion: when a unit finishes word ``w`` (a separator, the first unit of the next
 word, or the end of the utterance), ``lm_weight * log P(w | previous words)`` joins the score; the
 LM is any :class:`~rnnkit.decoding.lm.LMScorer` over word ids (the lexicon's word order, or the
-ids ``lm_ids`` gives). Ranking score = acoustic + lm_weight * LM + word_bonus * words.
+ids ``lm_ids`` gives). Ranking score = acoustic + lm_weight * LM + word_bonus * words; while a
+word is in progress the ranking also counts ``lm_weight`` times the best unigram log-probability of
+the words it may still become (look-ahead, as flashlight's smearing), replaced by the real
+probability when the word is finished, so LM-likely words are not pruned before they are done.
+The returned scores are exact: acoustic + lm_weight * LM + word_bonus * words.
 """
 from __future__ import annotations
 
@@ -51,6 +55,18 @@ class TrieArrays:
         self.final = np.where(self.word_at >= 0, self.word_at, CANNOT_END)
         self.final[ROOT] = -1                       # the empty output is complete
         self.final[self.after_sep] = CANNOT_END
+
+    def lookahead(self, word_scores: np.ndarray) -> np.ndarray:
+        """[nodes]: inside a word, the best score of the words it may still become (0 at the roots)."""
+        best = np.full(self.after_sep + 1, -math.inf)
+        ends = np.flatnonzero(self.word_at >= 0)
+        best[ends] = word_scores[self.word_at[ends]]
+        parents = np.zeros(len(self.child), dtype=np.int64)
+        parents[:] = self.keys // self.C
+        for k in np.argsort(-self.child, kind="stable").tolist():     # deepest (newest) nodes first
+            best[parents[k]] = max(best[parents[k]], best[self.child[k]])
+        best[ROOT] = best[self.after_sep] = 0.0
+        return best
 
     def lookup(self, nodes: np.ndarray, units: np.ndarray) -> np.ndarray:
         """The child of each (node, unit), or -1 where the trie has no such edge."""
@@ -90,6 +106,10 @@ class _WordLM:
         self.states: list[Any] = [lm.initial_state()]
         self.dists: dict[int, np.ndarray] = {}
         self.moves: dict[tuple[int, int], tuple[int, float]] = {}
+
+    def unigram(self) -> np.ndarray:
+        """[words]: log P(word) at the start, for the trie's look-ahead."""
+        return np.asarray(self.lm.next_log_probs([self.states[0]])[0], dtype=np.float64)[self.ids]
 
     def step(self, state: int, word: int) -> tuple[int, float]:
         key = (state, word)
@@ -175,7 +195,8 @@ def _frame(r: dict, row: np.ndarray, cand: np.ndarray, trie: TrieArrays, blank: 
     later = p > stay_total[g]
     prev[g[later]], unit[g[later]], fin[g[later]] = h[later], last[g[later]], r["fin"][g[later]]
     stay_nb[g] = _lse(stay_nb[g], p)
-    score = _lse(stay_b, stay_nb) + bonus * r["nw"] + weight * r["lm"]
+    look = word_lm.look[r["node"]] if word_lm is not None else 0.0
+    score = _lse(stay_b, stay_nb) + bonus * r["nw"] + weight * (r["lm"] + look)
     col, width = _grid(b, B, np.arange(M))
     final = trie.final[r["node"]] != CANNOT_END
     bound = np.minimum(_kth(_scatter(b, col, score, (B, width)), beam),
@@ -201,7 +222,8 @@ def _frame(r: dict, row: np.ndarray, cand: np.ndarray, trie: TrieArrays, blank: 
          "lms": np.concatenate([r["lms"], lms]), "lm": np.concatenate([r["lm"], lm]),
          "fin": np.concatenate([r["fin"], done])}
     steps = (np.concatenate([prev, m]), np.concatenate([unit, u]), np.concatenate([fin, done]))
-    scores = np.concatenate([score, p + bonus * c["nw"][M:] + weight * lm])
+    look = word_lm.look[child] if word_lm is not None else 0.0
+    scores = np.concatenate([score, p + bonus * c["nw"][M:] + weight * (lm + look)])
     groups = np.cumsum(np.concatenate([[M], np.bincount(move, minlength=3)]))
     k = _prune(c["b"], scores, trie.final[c["node"]] != CANNOT_END, B, groups, beam, nbest)
     kept = {name: v[k] for name, v in c.items()}
@@ -229,7 +251,10 @@ def search(lp: np.ndarray, lengths: np.ndarray, cand: np.ndarray, trie: TrieArra
            lm_ids: Sequence[int] | None = None) -> list[list[Hypothesis]]:
     """lp [B, T, C] float64, padded past each length with blank = 0 and the rest -inf; cand [B, T, C]."""
     B, T, C = lp.shape
-    word_lm = _WordLM(lm, lm_weight, lm_ids if lm_ids is not None else range(len(words))) if lm is not None else None
+    word_lm = None
+    if lm is not None:
+        word_lm = _WordLM(lm, lm_weight, lm_ids if lm_ids is not None else range(len(words)))
+        word_lm.look = trie.lookahead(word_lm.unigram())
     rows = {"b": np.arange(B), "pb": np.zeros(B), "pnb": np.full(B, -math.inf), "last": np.full(B, -1),
             "node": np.zeros(B, np.int64), "nw": np.zeros(B, np.int64), "parent": np.full(B, -1),
             "move": np.zeros(B, np.int64), "lms": np.zeros(B, np.int64), "lm": np.zeros(B), "fin": np.full(B, -1)}
