@@ -186,3 +186,17 @@ def test_targets_follow_the_divergence():
         assert inside and all(frames[t] == span.digit + 1 for t in inside)
     assert int((frames == 0).sum()) == steps - sum(
         1 for t in range(steps) if any(s.start <= t * hop + 140 < s.end for s in u.spans))
+
+
+def test_resume_refuses_changed_recordings(tmp_path, data, capsys):
+    import shutil
+
+    copy = tmp_path / "recordings"
+    shutil.copytree(data, copy)
+    run = tmp_path / "run"
+    assert main(["train", "connected", "--data", str(copy), "--out", str(run), "--max-steps", "2", *FLAGS]) == 0
+    (copy / "0_spk0_7.wav").unlink()                       # a dev recording gone
+    capsys.readouterr()
+    assert main(["train", "connected", "--resume", str(run), "--max-steps", "4", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "changed since the run began" in err and err.count("\n") == 1, err

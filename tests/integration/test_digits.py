@@ -110,3 +110,18 @@ def test_divergence_option_picks_the_lecture_weights():
         got, want = task.divergence(logits, batch), many_to_one_xent(logits, labels, lengths, weights)
         assert float(got.total) == float(want.total) and float(got.count) == float(want.count)
     assert float(many_to_one_xent(logits, labels, lengths, "last").total) != float(want.total)
+
+
+def test_resume_refuses_changed_recordings(tmp_path, data, capsys):
+    import shutil
+
+    copy = tmp_path / "recordings"
+    shutil.copytree(data, copy)
+    run = tmp_path / "run"
+    assert main(["train", "digits", "--data", str(copy), "--out", str(run), "--max-steps", "2", *FLAGS]) == 0
+    (copy / "2_spk1_12.wav").unlink()                      # a training recording gone
+    capsys.readouterr()
+    assert main(["train", "digits", "--resume", str(run), "--max-steps", "4", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "changed since the run began" in err and err.count("\n") == 1, err
+    assert json.loads((run / "checkpoint.json").read_text())["step"] == 2

@@ -155,7 +155,10 @@ def resume_digits(out: str, model_overrides: dict[str, Any] | None = None,
     norm = Normalizer.from_json(read_json(os.path.join(out, "normalizer.json"), "feature statistics"))
     ckpt = load_checkpoint(out)
     runtime = resolve_runtime(train.device, train.precision)
-    train_examples, dev_examples, _, _ = _prepare(cfg, from_dict(FeatureConfig, config["features"]), norm)
+    train_examples, dev_examples, _, info = _prepare(cfg, from_dict(FeatureConfig, config["features"]), norm)
+    if info != config["recordings"]:
+        raise RnnkitError(f"the recordings under {cfg.data} changed since the run began ({config['recordings']} then, "
+                          f"{info} now): --resume would not continue the same run")
     config["train"] = to_dict(train)
     atomic_write_json(os.path.join(out, "config.json"), config)
     task = make_task(train_examples, dev_examples, cfg, train)
