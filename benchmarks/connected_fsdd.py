@@ -35,7 +35,7 @@ def rnnkit(*args: str, capture: bool = False) -> str:
 def run(out: str, data: str, flags: list[str], budget: float, extra_eval: list[str]) -> dict:
     if not os.path.exists(os.path.join(out, "checkpoint.json")):
         rnnkit("train", "connected", "--data", data, "--out", out, "--no-progress", "--time-budget", str(budget), *flags)
-    result = json.loads(rnnkit("evaluate", out, "--json", *extra_eval, capture=True))
+    result = json.loads(rnnkit("evaluate", out, "--json", "--data", data, *extra_eval, capture=True))
     ckpt = json.load(open(os.path.join(out, "checkpoint.json")))
     result.update(steps=ckpt["step"], kept=ckpt["trainer"].get("best", {}).get("step"))
     return result

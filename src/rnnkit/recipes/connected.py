@@ -211,7 +211,7 @@ def train_connected(out: str, cfg: ConnectedConfig, model_overrides: dict[str, A
     """Train a new connected-digit recogniser into the run folder ``out``; returns the final dev metrics."""
     if os.path.exists(os.path.join(out, "checkpoint.json")):
         raise RnnkitError(f"{out} already holds a run: continue it with --resume {out}, or pick another --out")
-    cfg.validate()
+    cfg = replace(cfg.validate(), data=os.path.abspath(cfg.data))  # evaluate and resume work from any folder
     train.validate()
     runtime = resolve_runtime(train.device, train.precision)
     seed_everything(train.seed)
