@@ -99,33 +99,53 @@ class TrieArrays:
 
 
 class _WordLM:
-    """Word completions scored by an LMScorer; states numbered, distributions cached per state."""
+    """Word completions scored by an LMScorer. LM states are numbered as they are made (a state
+    and a word give a new one: states are opaque, never compared); each state's distribution over
+    the lexicon's words is asked for once, batched over the states new in a frame; the moves
+    (state, word) -> (next state, log P) are a sorted array searched for a whole frame at once."""
 
     def __init__(self, lm, weight: float, ids: Sequence[int]):
         self.lm, self.weight, self.ids = lm, weight, np.asarray(ids, dtype=np.int64)
         self.states: list[Any] = [lm.initial_state()]
         self.dists: dict[int, np.ndarray] = {}
-        self.moves: dict[tuple[int, int], tuple[int, float]] = {}
+        self.keys, self.next, self.logp = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+        self.look = np.zeros(1)
 
     def unigram(self) -> np.ndarray:
         """[words]: log P(word) at the start, for the trie's look-ahead."""
         return np.asarray(self.lm.next_log_probs([self.states[0]])[0], dtype=np.float64)[self.ids]
 
-    def step(self, state: int, word: int) -> tuple[int, float]:
-        key = (state, word)
-        if key not in self.moves:
-            if state not in self.dists:
-                self.dists[state] = np.asarray(self.lm.next_log_probs([self.states[state]])[0], dtype=np.float64)
-            token = int(self.ids[word])
-            self.states.append(self.lm.advance(self.states[state], token))
-            self.moves[key] = (len(self.states) - 1, float(self.dists[state][token]))
-        return self.moves[key]
+    def _learn(self, keys: np.ndarray) -> None:
+        """Add the moves ``keys`` (state * words + word, distinct, none known yet)."""
+        W = len(self.ids)
+        state, word = (keys // W).tolist(), (keys % W).tolist()
+        need = sorted(set(state) - set(self.dists))
+        if need:
+            rows = np.asarray(self.lm.next_log_probs([self.states[s] for s in need]), dtype=np.float64)[:, self.ids]
+            self.dists.update(zip(need, rows))
+        logp = np.array([self.dists[s][w] for s, w in zip(state, word)])
+        first = len(self.states)
+        self.states += [self.lm.advance(self.states[s], int(self.ids[w])) for s, w in zip(state, word)]
+        keys, nxt = np.concatenate([self.keys, keys]), np.concatenate([self.next, np.arange(first, len(self.states))])
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.next, self.logp = keys[order], nxt[order], np.concatenate([self.logp, logp])[order]
+
+    def _find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
+        return pos, (self.keys[pos] == keys) if len(self.keys) else np.zeros(len(keys), bool)
 
     def apply(self, states: np.ndarray, scores: np.ndarray, words: np.ndarray) -> None:
         """For rows whose word ``words`` >= 0 finished: advance ``states`` and add to ``scores`` in place."""
-        for i in np.flatnonzero(words >= 0).tolist():
-            states[i], logp = self.step(int(states[i]), int(words[i]))
-            scores[i] += logp
+        rows = np.flatnonzero(words >= 0)
+        if not len(rows):
+            return
+        keys = states[rows] * len(self.ids) + words[rows]
+        pos, known = self._find(keys)
+        if not known.all():
+            self._learn(np.unique(keys[~known]))
+            pos, _ = self._find(keys)
+        states[rows] = self.next[pos]
+        scores[rows] += self.logp[pos]
 
 
 def _lse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
