@@ -11,6 +11,7 @@ import torch
 from rnnkit.data.batching import SequenceBatches
 from rnnkit.decoding.beam import prefix_beam_search
 from rnnkit.decoding.greedy import greedy_decode
+from rnnkit.decoding.scoring import edit_distance
 from rnnkit.losses.aligned import aligned_xent, frame_targets
 from rnnkit.losses.ctc import ctc_loss
 from rnnkit.losses.many_to_one import last_step_logits, many_to_one_xent
@@ -34,15 +35,6 @@ def train(run_dir, model_cfg, examples, valid, divergence, steps, metrics=None, 
     again = build_model(model_cfg)
     again.load_state_dict(load_checkpoint(str(run_dir)).model)
     return again.eval(), result
-
-
-def edit_distance(a: list[int], b: list[int]) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-    return row[-1]
 
 
 # -- 1. time-synchronous: a tagger whose tags need the future --------------------------------------

@@ -29,10 +29,10 @@ from ..losses.base import LossResult
 from ..losses.timesync import time_synchronous_xent
 from ..models.model import ModelConfig, SequenceModel, build_model
 from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
-from ..training.runtime import Runtime, resolve_runtime, seed_everything
+from ..training.runtime import Runtime, resolve_runtime
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
-from .runs import load_run_model
+from .runs import load_run_model, new_run
 
 log = logging.getLogger(__name__)
 TASK = "charlm"
@@ -135,11 +135,7 @@ def _prepare(data: DataConfig, vocab: Vocabulary | None) -> tuple[Vocabulary, to
 def train_charlm(out: str, data: DataConfig = DataConfig(), model_overrides: dict[str, Any] | None = None,
                  train: TrainConfig = DEFAULT_TRAIN, stop_after: int | None = None) -> dict[str, float]:
     """Train a new character LM into the run folder ``out``; returns the final validation metrics."""
-    train.validate()
-    if os.path.exists(os.path.join(out, "checkpoint.json")):
-        raise RnnkitError(f"{out} already holds a run: continue it with --resume {out}, or pick another --out")
-    runtime = resolve_runtime(train.device, train.precision)
-    seed_everything(train.seed)
+    runtime = new_run(out, train)
     vocab, train_ids, valid_ids, info = _prepare(data, None)
     model_cfg = ModelConfig(num_outputs=len(vocab), vocab_size=len(vocab),
                             **{**DEFAULT_MODEL, **(model_overrides or {})}).validate()

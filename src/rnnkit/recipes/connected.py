@@ -48,11 +48,11 @@ from ..losses.base import LossResult
 from ..losses.ctc import ctc_loss
 from ..models.model import ModelConfig, build_model
 from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
-from ..training.runtime import resolve_runtime, seed_everything
+from ..training.runtime import resolve_runtime
 from ..training.tasks import SequenceTask
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
-from .runs import load_run_model
+from .runs import load_run_model, new_run
 # The command line (options, evaluate, transcribe) and the predictor live beside this module.
 from .connected_cli import COMMANDS, add_evaluate_arguments, add_train_arguments, evaluate_from_args  # noqa: F401
 from .connected_cli import resume_from_args, train_from_args  # noqa: F401
@@ -209,12 +209,8 @@ def _pronunciations(cfg: ConnectedConfig) -> dict[int, tuple[str, ...]] | None:
 def train_connected(out: str, cfg: ConnectedConfig, model_overrides: dict[str, Any] | None = None,
                     train: TrainConfig = DEFAULT_TRAIN, stop_after: int | None = None) -> dict[str, float]:
     """Train a new connected-digit recogniser into the run folder ``out``; returns the final dev metrics."""
-    if os.path.exists(os.path.join(out, "checkpoint.json")):
-        raise RnnkitError(f"{out} already holds a run: continue it with --resume {out}, or pick another --out")
     cfg = replace(cfg.validate(), data=os.path.abspath(cfg.data))  # evaluate and resume work from any folder
-    train.validate()
-    runtime = resolve_runtime(train.device, train.precision)
-    seed_everything(train.seed)
+    runtime = new_run(out, train)
     features = FeatureConfig(kind=cfg.features).validate()
     prons = _pronunciations(cfg)
     symbols = output_symbols(cfg, prons)

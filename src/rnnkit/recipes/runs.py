@@ -9,7 +9,8 @@ from torch import nn
 from ..configs import from_dict
 from ..errors import RnnkitError
 from ..training.checkpoint import best_weights, load_checkpoint, read_json
-from ..training.runtime import resolve_runtime
+from ..training.runtime import Runtime, resolve_runtime, seed_everything
+from ..training.trainer import TrainConfig
 
 
 def load_run_model(run_dir: str, config_cls: type, build: Callable[[Any], nn.Module], device: str = "cpu",
@@ -30,3 +31,14 @@ def load_run_model(run_dir: str, config_cls: type, build: Callable[[Any], nn.Mod
     except RuntimeError:
         raise RnnkitError(f"the weights in {run_dir} do not match its config.json") from None
     return model.to(resolve_runtime(device, "fp32").device).eval(), config, step
+
+
+def new_run(out: str, train: TrainConfig) -> Runtime:
+    """Before a new run in ``out``: refuse a folder that holds one, check the training settings,
+    then the device and precision to use, with every random generator seeded."""
+    if os.path.exists(os.path.join(out, "checkpoint.json")):
+        raise RnnkitError(f"{out} already holds a run: continue it with --resume {out}, or pick another --out")
+    train.validate()
+    runtime = resolve_runtime(train.device, train.precision)
+    seed_everything(train.seed)
+    return runtime

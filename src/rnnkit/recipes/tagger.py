@@ -25,11 +25,11 @@ from ..losses.base import LossResult
 from ..losses.timesync import time_synchronous_xent
 from ..models.tagger import TaggerConfig, TaggerModel, build_tagger
 from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
-from ..training.runtime import resolve_runtime, seed_everything
+from ..training.runtime import resolve_runtime
 from ..training.tasks import SequenceTask
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
-from .runs import load_run_model
+from .runs import load_run_model, new_run
 # The command-line half of this recipe (options, evaluate, tag) lives in tagger_cli.
 from .tagger_cli import COMMANDS, DATA_OPTIONS, MODEL_OPTIONS, add_evaluate_arguments, add_train_arguments  # noqa: F401
 from .tagger_cli import evaluate_from_args, model_options, patience, train_options  # noqa: F401
@@ -122,13 +122,9 @@ def _prepare(data: DataConfig, vocab: TagVocab | None) -> tuple[TagVocab, list, 
 def train_tagger(out: str, data: DataConfig, model_overrides: dict[str, Any] | None = None,
                  train: TrainConfig = DEFAULT_TRAIN, stop_after: int | None = None) -> dict[str, float]:
     """Train a new tagger into the run folder ``out``; returns the final dev metrics."""
-    if os.path.exists(os.path.join(out, "checkpoint.json")):
-        raise RnnkitError(f"{out} already holds a run: continue it with --resume {out}, or pick another --out")
     if not data.dev and train.select is not None:  # nothing to select on: the last weights are the model
         train = replace(train, select=None, patience=None)
-    train.validate()
-    runtime = resolve_runtime(train.device, train.precision)
-    seed_everything(train.seed)
+    runtime = new_run(out, train)
     vocab, train_examples, dev_examples, info = _prepare(data, None)
     model_cfg = TaggerConfig(num_words=len(vocab.words), num_chars=len(vocab.chars), num_upos=len(vocab.upos),
                              num_xpos=len(vocab.xpos) if vocab.xpos else 0,
