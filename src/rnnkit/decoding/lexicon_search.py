@@ -2,10 +2,10 @@
 over a whole batch at once, held to a lexicon trie, in numpy arrays rather than Python objects.
 
 Every hypothesis of every utterance is a row of flat arrays, grouped by utterance: p_blank,
-p_non-blank, last unit, trie node, words started, the row of its parent prefix (while that is
-still in the beam), LM state and score. A frame is a handful of array operations over all rows:
-the stays (blank, or the last unit again); the parent's path into each row through its last
-unit again (the prefix search's merge, found by the parent pointer); the extensions, each row
+p_non-blank, last unit, trie node, words started, a 64-bit hash of its prefix (units and trie
+nodes) and of its parent's, LM state and score. A frame is a handful of array operations over all
+rows: the stays (blank, or the last unit again); the parent's path into each row through its last
+unit again (the prefix search's merge, the parent found by its hash wherever it now is); the extensions, each row
 times each candidate unit, looked up in the trie's transition table, left out when their score
 cannot reach the beam (below both the beam_size-th stay and the nbest-th stay that could end) or
 when the row they would make exists; and per-utterance pruning by ``argpartition`` of a padded
@@ -33,6 +33,25 @@ from .hypothesis import Hypothesis
 
 ROOT = 0
 CANNOT_END = -2
+_K1, _K2, _K3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _mix(h: np.ndarray, unit: np.ndarray, child: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of a prefix: splitmix64 of (parent prefix's hash, unit, trie node)."""
+    with np.errstate(over="ignore"):
+        x = h ^ (unit.astype(np.uint64) * _K1 + child.astype(np.uint64) * _K2 + _K3)
+        x = (x ^ (x >> np.uint64(30))) * _K2
+        x = (x ^ (x >> np.uint64(27))) * _K3
+        return x ^ (x >> np.uint64(31))
+
+
+def _find(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Index of each query in ``keys`` (distinct, any order), or -1."""
+    if not len(keys):
+        return np.full(len(queries), -1)
+    sort = np.argsort(keys)
+    at = np.minimum(np.searchsorted(keys[sort], queries), len(keys) - 1)
+    return np.where(keys[sort][at] == queries, sort[at], -1)
 
 
 class TrieArrays:
@@ -197,8 +216,10 @@ def _scatter(b: np.ndarray, col: np.ndarray, values: np.ndarray, shape: tuple[in
 def _frame(r: dict, row: np.ndarray, cand: np.ndarray, trie: TrieArrays, blank: int, beam: int, nbest: int,
            bonus: float, word_lm: _WordLM | None, weight: float):
     """One frame: (the kept rows, and their (came from, unit emitted or -1, word finished or -1))."""
-    b, pb, pnb, last, parent = r["b"], r["pb"], r["pnb"], r["last"], r["parent"]
+    b, pb, pnb, last = r["b"], r["pb"], r["pnb"], r["last"]
     B, C, M = len(row), row.shape[1], len(b)
+    salt = b.astype(np.uint64) * _K3
+    parent = _find(r["hash"] ^ salt, r["up"] ^ salt)        # the row holding each row's parent prefix, or -1
     ptot = _lse(pb, pnb)
     stay_b = ptot + row[b, blank]
     stay_nb = np.where(last >= 0, pnb + row[b, np.maximum(last, 0)], -math.inf)
@@ -217,16 +238,12 @@ def _frame(r: dict, row: np.ndarray, cand: np.ndarray, trie: TrieArrays, blank: 
     stay_nb[g] = _lse(stay_nb[g], p)
     look = word_lm.look[r["node"]] if word_lm is not None else 0.0
     score = _lse(stay_b, stay_nb) + bonus * r["nw"] + weight * (r["lm"] + look)
-    col, width = _grid(b, B, np.arange(M))
-    final = trie.final[r["node"]] != CANNOT_END
-    bound = np.minimum(_kth(_scatter(b, col, score, (B, width)), beam),
-                       _kth(_scatter(b, col, score, (B, width), final), nbest))
+    P = np.where(np.arange(C)[None, :] == last[:, None], pb[:, None], ptot[:, None]) + row[b]     # [M, C]
+    bound = _bound(r, P, cand[b], taken, score, trie, B, beam, nbest, bonus, word_lm, weight)
     # Extensions that could still be kept (an upper bound of their score reaches the bound).
-    need = bound[b] - ptot - bonus * (r["nw"] + (bonus > 0)) - weight * r["lm"]        # [M]
-    m, u = np.nonzero(cand[b] & (row[b] >= need[:, None]))
-    p = np.where(u == last[m], pb[m], ptot[m]) + row[b[m], u]
-    ok = p > -math.inf
-    m, u, p = m[ok], u[ok], p[ok]
+    upper = P + (bonus * (r["nw"] + (bonus > 0)) + weight * r["lm"])[:, None]
+    m, u = np.nonzero(cand[b] & (upper >= bound[b][:, None]) & (P > -math.inf))
+    p = P[m, u]
     i, move, child, done = trie.moves(r["node"][m], u)
     m, u, p = m[i], u[i], p[i]
     new = ~taken[(m * C + u) * 3 + move]                               # rows that exist already
@@ -238,7 +255,8 @@ def _frame(r: dict, row: np.ndarray, cand: np.ndarray, trie: TrieArrays, blank: 
     c = {"b": np.concatenate([b, b[m]]), "pb": np.concatenate([stay_b, np.full(len(m), -math.inf)]),
          "pnb": np.concatenate([stay_nb, p]), "last": np.concatenate([last, u]),
          "node": np.concatenate([r["node"], child]), "nw": np.concatenate([r["nw"], r["nw"][m] + starts]),
-         "parent": np.concatenate([parent, m]), "move": np.concatenate([r["move"], move]),
+         "hash": np.concatenate([r["hash"], _mix(r["hash"][m], u, child)]),
+         "up": np.concatenate([r["up"], r["hash"][m]]), "move": np.concatenate([r["move"], move]),
          "lms": np.concatenate([r["lms"], lms]), "lm": np.concatenate([r["lm"], lm]),
          "fin": np.concatenate([r["fin"], done])}
     steps = (np.concatenate([prev, m]), np.concatenate([unit, u]), np.concatenate([fin, done]))
@@ -246,12 +264,25 @@ def _frame(r: dict, row: np.ndarray, cand: np.ndarray, trie: TrieArrays, blank: 
     scores = np.concatenate([score, p + bonus * c["nw"][M:] + weight * (lm + look)])
     groups = np.cumsum(np.concatenate([[M], np.bincount(move, minlength=3)]))
     k = _prune(c["b"], scores, trie.final[c["node"]] != CANNOT_END, B, groups, beam, nbest)
-    kept = {name: v[k] for name, v in c.items()}
-    new_index = np.full(M, -1)
-    stays = k[k < M]
-    new_index[stays] = np.flatnonzero(k < M)
-    kept["parent"] = np.where(kept["parent"] >= 0, new_index[np.maximum(kept["parent"], 0)], -1)
-    return kept, tuple(s[k] for s in steps)
+    return {name: v[k] for name, v in c.items()}, tuple(s[k] for s in steps)
+
+
+def _bound(r: dict, P: np.ndarray, cand: np.ndarray, taken: np.ndarray, score: np.ndarray, trie: TrieArrays,
+           B: int, beam: int, nbest: int, bonus: float, word_lm: _WordLM | None, weight: float) -> np.ndarray:
+    """[B]: what a new row must score to be kept. Below it, a row is not among the ``beam`` best
+    (that many known candidates beat it: the stays, and each row's best new extension on in its
+    word) nor among the ``nbest`` best that could end (that many stays that could end beat it)."""
+    b, node, M = r["b"], r["node"], len(r["b"])
+    at_root = (node == ROOT) | (node == trie.after_sep)
+    child = trie.lookup(np.where(at_root, ROOT, node)[:, None], np.arange(P.shape[1])[None, :])     # [M, C]
+    fresh = cand & (child >= 0) & ~taken.reshape(M, -1, 3)[:, :, 0]
+    look = weight * word_lm.look[np.maximum(child, 0)] if word_lm is not None else 0.0
+    extension = P + (bonus * (r["nw"] + at_root) + weight * r["lm"])[:, None] + look
+    best_new = np.where(fresh, extension, -math.inf).max(1) if M else np.zeros(0)
+    col, width = _grid(b, B, np.arange(M))
+    both = np.concatenate([_scatter(b, col, score, (B, width)), _scatter(b, col, best_new, (B, width))], axis=1)
+    final = trie.final[node] != CANNOT_END
+    return np.minimum(_kth(both, beam), _kth(_scatter(b, col, score, (B, width), final), nbest))
 
 
 def _prune(b: np.ndarray, score: np.ndarray, final: np.ndarray, B: int, groups: np.ndarray, beam: int,
@@ -276,7 +307,8 @@ def search(lp: np.ndarray, lengths: np.ndarray, cand: np.ndarray, trie: TrieArra
         word_lm = _WordLM(lm, lm_weight, lm_ids if lm_ids is not None else range(len(words)))
         word_lm.look = trie.lookahead(word_lm.unigram())
     rows = {"b": np.arange(B), "pb": np.zeros(B), "pnb": np.full(B, -math.inf), "last": np.full(B, -1),
-            "node": np.zeros(B, np.int64), "nw": np.zeros(B, np.int64), "parent": np.full(B, -1),
+            "node": np.zeros(B, np.int64), "nw": np.zeros(B, np.int64), "hash": np.zeros(B, np.uint64),
+            "up": np.ones(B, np.uint64),
             "move": np.zeros(B, np.int64), "lms": np.zeros(B, np.int64), "lm": np.zeros(B), "fin": np.full(B, -1)}
     history = []
     for t in range(T):
