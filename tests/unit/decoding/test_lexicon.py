@@ -200,3 +200,26 @@ def test_a_batch_decodes_as_each_utterance_alone(seed, with_separator):
         alone = lexicon_beam_search(lp[b:b + 1, :lengths[b]], **kw)[0]
         assert [(h.tokens, h.words, h.timesteps) for h in together[b]] == [(h.tokens, h.words, h.timesteps) for h in alone]
         assert [h.score for h in together[b]] == pytest.approx([h.score for h in alone], abs=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 100_000), st.booleans(), st.sampled_from([0.0, 1.0]))
+def test_the_bound_before_the_trie_lookup_changes_nothing(seed, with_separator, bonus):
+    """Extensions below the bound are dropped before they are built; with no bound at all the
+    search must keep exactly the same hypotheses (a narrow beam, so pruning happens)."""
+    import rnnkit.decoding.lexicon_search as engine
+
+    rng = np.random.default_rng(seed)
+    words = sorted({"".join(rng.choice(["a", "b"], size=rng.integers(1, 4))) for _ in range(8)})
+    lp = np.stack([random_log_probs(seed + i, 14, 4, scale=1.0) for i in range(4)])
+    kw = dict(lexicon=Lexicon.build(words, VOCAB), blank=0, beam_size=3, nbest=1, word_bonus=bonus,
+              word_separator=3 if with_separator else None)
+    bounded = lexicon_beam_search(lp, **kw)
+    original = engine._bound
+    engine._bound = lambda *args: np.full(args[6], -math.inf)
+    try:
+        unbounded = lexicon_beam_search(lp, **kw)
+    finally:
+        engine._bound = original
+    assert [[(h.tokens, h.words, h.score) for h in n] for n in bounded] == \
+        [[(h.tokens, h.words, h.score) for h in n] for n in unbounded]
