@@ -61,10 +61,6 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     opt.add_options(p, train_options())
 
 
-def _patience(train: dict[str, Any]) -> dict[str, Any]:
-    return {**train, "patience": train["patience"] or None} if "patience" in train else train
-
-
 def data_settings(args: argparse.Namespace) -> dict[str, Any]:
     out = {k: getattr(args, k) for k in DATA_OPTIONS if k != "pause" and getattr(args, k) is not None}
     if args.pause is not None:
@@ -82,7 +78,7 @@ def train_from_args(args: argparse.Namespace) -> None:
         raise RnnkitError("give --data DIR, a folder of {digit}_{speaker}_{index}.wav recordings")
     train = opt.train_settings(args, train_options(), new_run=True)
     train_connected(args.out, ConnectedConfig(**data_settings(args)), opt.given(args, MODEL_OPTIONS),
-                    replace(DEFAULT_TRAIN, **_patience(train)))
+                    replace(DEFAULT_TRAIN, **opt.patience(train)))
 
 
 def resume_from_args(args: argparse.Namespace) -> None:
@@ -91,7 +87,7 @@ def resume_from_args(args: argparse.Namespace) -> None:
 
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
     resume_connected(args.resume, opt.given(args, MODEL_OPTIONS),
-                     _patience(opt.train_settings(args, train_options(), new_run=False)))
+                     opt.patience(opt.train_settings(args, train_options(), new_run=False)))
 
 
 # -- evaluate -----------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
 
 from ..errors import RnnkitError
 from . import options as opt
@@ -51,10 +50,6 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     opt.add_options(p, train_options())
 
 
-def _patience(train: dict[str, Any]) -> dict[str, Any]:
-    return {**train, "patience": train["patience"] or None} if "patience" in train else train
-
-
 def train_from_args(args: argparse.Namespace) -> None:
     """``rnnkit train digits --data DIR --out RUN ...``"""
     from dataclasses import replace
@@ -65,7 +60,7 @@ def train_from_args(args: argparse.Namespace) -> None:
         raise RnnkitError("give --data DIR, a folder of {digit}_{speaker}_{index}.wav recordings")
     cfg = DigitsConfig(**{k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None})
     train = opt.train_settings(args, train_options(), new_run=True)
-    train_digits(args.out, cfg, opt.given(args, MODEL_OPTIONS), replace(DEFAULT_TRAIN, **_patience(train)))
+    train_digits(args.out, cfg, opt.given(args, MODEL_OPTIONS), replace(DEFAULT_TRAIN, **opt.patience(train)))
 
 
 def resume_from_args(args: argparse.Namespace) -> None:
@@ -74,7 +69,7 @@ def resume_from_args(args: argparse.Namespace) -> None:
 
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
     resume_digits(args.resume, opt.given(args, MODEL_OPTIONS),
-                  _patience(opt.train_settings(args, train_options(), new_run=False)))
+                  opt.patience(opt.train_settings(args, train_options(), new_run=False)))
 
 
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:

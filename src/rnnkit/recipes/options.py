@@ -96,6 +96,15 @@ def train_settings(args: argparse.Namespace, options: list[Option], new_run: boo
     return train
 
 
+def patience(train: dict[str, Any]) -> dict[str, Any]:
+    """Trainer settings with ``--patience 0`` read as "no early stopping" (None).
+
+    >>> patience({"patience": 0}), patience({"patience": 5}), patience({})
+    ({'patience': None}, {'patience': 5}, {})
+    """
+    return {**train, "patience": train["patience"] or None} if "patience" in train else train
+
+
 def refuse_data_on_resume(args: argparse.Namespace, data_dests: tuple[str, ...], what: str = "data") -> None:
     """A resumed run reads its own data settings: giving any is an error naming the first."""
     data_given = [f for f in data_dests if getattr(args, f) is not None]

@@ -32,7 +32,7 @@ from . import options as opt
 from .runs import load_run_model, new_run
 # The command-line half of this recipe (options, evaluate, tag) lives in tagger_cli.
 from .tagger_cli import COMMANDS, DATA_OPTIONS, MODEL_OPTIONS, add_evaluate_arguments, add_train_arguments  # noqa: F401
-from .tagger_cli import evaluate_from_args, model_options, patience, train_options  # noqa: F401
+from .tagger_cli import evaluate_from_args, model_options, train_options  # noqa: F401
 
 log = logging.getLogger(__name__)
 TASK = "tagger"
@@ -269,11 +269,11 @@ def train_from_args(args: argparse.Namespace) -> None:
     """``rnnkit train tagger --train FILE --out RUN ...``"""
     data = DataConfig(**{k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None})
     train = opt.train_settings(args, train_options(), new_run=True)
-    train_tagger(args.out, data, model_options(args), replace(DEFAULT_TRAIN, **patience(train)))
+    train_tagger(args.out, data, model_options(args), replace(DEFAULT_TRAIN, **opt.patience(train)))
 
 
 def resume_from_args(args: argparse.Namespace) -> None:
     """``rnnkit train tagger --resume RUN ...``"""
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
     resume_tagger(args.resume, model_options(args),
-                  patience(opt.train_settings(args, train_options(), new_run=False)))
+                  opt.patience(opt.train_settings(args, train_options(), new_run=False)))

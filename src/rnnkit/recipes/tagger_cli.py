@@ -64,11 +64,6 @@ def train_options() -> list[opt.Option]:
     ]
 
 
-def patience(train: dict[str, Any]) -> dict[str, Any]:
-    """``--patience 0`` is "no early stopping"."""
-    return {**train, "patience": train["patience"] or None} if "patience" in train else train
-
-
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``rnnkit train tagger``."""
     p.add_argument("--train", default=None, metavar="FILE", help="training data, CoNLL-U (plain or .gz)")
