@@ -46,6 +46,8 @@ class Batch:
     labels [B] (many-to-one) or padded label sequences [B, U] (CTC); lengths, target_lengths:
     [B] valid steps (None: all). ``new_stream``: start from zero recurrent state; False means
     this batch continues the previous one row by row, so the trainer carries the state.
+    ``references``: what each example should decode to, for metrics, when the targets alone do
+    not say (an aligned recogniser's frame targets cannot tell "2 2" from one long "2").
     """
 
     inputs: torch.Tensor
@@ -53,10 +55,12 @@ class Batch:
     lengths: torch.Tensor | None = None
     target_lengths: torch.Tensor | None = None
     new_stream: bool = True
+    references: list | None = None
 
     def to(self, device: torch.device) -> "Batch":
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return Batch(move(self.inputs), move(self.targets), move(self.lengths), move(self.target_lengths), self.new_stream)
+        return Batch(move(self.inputs), move(self.targets), move(self.lengths), move(self.target_lengths),
+                     self.new_stream, self.references)
 
 
 class StreamBatcher:
@@ -166,7 +170,8 @@ class SequenceBatches:
     """Shuffled mini-batches of independent (input, target) examples, epoch after epoch.
 
     Each example is ``(inputs [T, ...], targets)`` with targets a label (0-d tensor), a
-    time-synchronous sequence [T] or a label sequence [U]; batches are padded (targets with
+    time-synchronous sequence [T] or a label sequence [U], or ``(inputs, targets, reference)``
+    with a reference for metrics (:attr:`Batch.references`); batches are padded (targets with
     ``target_pad``), with lengths beside them, and always start from zero state. The order of
     each epoch is a seeded permutation, so ``position`` (epoch, index) is all a resume needs.
 
@@ -193,7 +198,7 @@ class SequenceBatches:
         order = torch.randperm(len(self.examples), generator=g)
         if self.bucket <= 1:
             return order
-        lengths = torch.tensor([x.shape[0] for x, _ in self.examples])
+        lengths = torch.tensor([example[0].shape[0] for example in self.examples])
         batches = []
         for pool in order.split(self.bucket * self.batch_size):
             batches += pool[torch.argsort(lengths[pool], stable=True)].split(self.batch_size)
@@ -212,13 +217,14 @@ class SequenceBatches:
         self.epoch, self.index = int(position["epoch"]), int(position["index"])
         self._order = self._permutation(self.epoch)
 
-    def collate(self, items: list[tuple[torch.Tensor, torch.Tensor]]) -> Batch:
-        inputs, lengths = pad_sequences([x for x, _ in items])
-        targets = [y for _, y in items]
+    def collate(self, items: list[tuple]) -> Batch:
+        inputs, lengths = pad_sequences([item[0] for item in items])
+        targets = [item[1] for item in items]
+        references = [item[2] for item in items] if len(items[0]) > 2 else None
         if targets[0].dim() == 0:
-            return Batch(inputs, torch.stack(targets), lengths)
+            return Batch(inputs, torch.stack(targets), lengths, references=references)
         padded, target_lengths = pad_sequences(targets, self.target_pad)
-        return Batch(inputs, padded, lengths, target_lengths)
+        return Batch(inputs, padded, lengths, target_lengths, references=references)
 
     def next_batch(self) -> Batch:
         if self.index >= len(self.examples):

@@ -163,6 +163,8 @@ def lexicon_beam_search(log_probs: torch.Tensor | np.ndarray, lengths: torch.Ten
             raise RnnkitError(f"the lexicon spells words with the word separator id {word_separator}")
     if optional_separator and word_separator is None:
         raise ValueError("an optional separator needs word_separator")
+    if lm is not None and not lm_weight >= 0:
+        raise ValueError(f"lm_weight must be >= 0, got {lm_weight}")
     if lm_ids is not None and len(lm_ids) != len(lexicon):
         raise RnnkitError(f"lm_ids names {len(lm_ids)} words, the lexicon has {len(lexicon)}")
     B, T, _ = log_probs.shape
@@ -172,5 +174,5 @@ def lexicon_beam_search(log_probs: torch.Tensor | np.ndarray, lengths: torch.Ten
     lp[past, blank] = 0.0                                       # so every score stays as it was
     cand = candidate_tokens(lp, blank, token_threshold) & ~past[..., None]
     trie = TrieArrays(lexicon, C, word_separator, optional_separator)
-    return search(lp, lengths, cand, trie, lexicon.words, blank, beam_size, nbest, word_bonus,
+    return search(lp, cand, trie, lexicon.words, blank, beam_size, nbest, word_bonus,
                   lm, lm_weight if lm is not None else 0.0, lm_ids)

@@ -123,8 +123,8 @@ class _WordLM:
     the lexicon's words is asked for once, batched over the states new in a frame; the moves
     (state, word) -> (next state, log P) are a sorted array searched for a whole frame at once."""
 
-    def __init__(self, lm, weight: float, ids: Sequence[int]):
-        self.lm, self.weight, self.ids = lm, weight, np.asarray(ids, dtype=np.int64)
+    def __init__(self, lm, ids: Sequence[int]):
+        self.lm, self.ids = lm, np.asarray(ids, dtype=np.int64)
         self.states: list[Any] = [lm.initial_state()]
         self.dists: dict[int, np.ndarray] = {}
         self.keys, self.next, self.logp = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
@@ -297,14 +297,14 @@ def _prune(b: np.ndarray, score: np.ndarray, final: np.ndarray, B: int, groups: 
     return k[np.argsort(b[k], kind="stable")]
 
 
-def search(lp: np.ndarray, lengths: np.ndarray, cand: np.ndarray, trie: TrieArrays, words: Sequence[str], blank: int,
+def search(lp: np.ndarray, cand: np.ndarray, trie: TrieArrays, words: Sequence[str], blank: int,
            beam_size: int, nbest: int, word_bonus: float, lm=None, lm_weight: float = 0.0,
            lm_ids: Sequence[int] | None = None) -> list[list[Hypothesis]]:
     """lp [B, T, C] float64, padded past each length with blank = 0 and the rest -inf; cand [B, T, C]."""
     B, T, C = lp.shape
     word_lm = None
     if lm is not None:
-        word_lm = _WordLM(lm, lm_weight, lm_ids if lm_ids is not None else range(len(words)))
+        word_lm = _WordLM(lm, lm_ids if lm_ids is not None else range(len(words)))
         word_lm.look = trie.lookahead(word_lm.unigram())
     rows = {"b": np.arange(B), "pb": np.zeros(B), "pnb": np.full(B, -math.inf), "last": np.full(B, -1),
             "node": np.zeros(B, np.int64), "nw": np.zeros(B, np.int64), "hash": np.zeros(B, np.uint64),

@@ -62,7 +62,6 @@ log = logging.getLogger(__name__)
 TASK = "connected"
 UNITS = ("digits", "phonemes")
 DIVERGENCES = ("ctc", "aligned")
-PAUSE = BLANK  # output 0: the pause class (aligned) or CTC's blank
 
 
 @dataclass(frozen=True)
@@ -152,12 +151,12 @@ def _prepare(cfg: ConnectedConfig, features: FeatureConfig, norm: Normalizer | N
     raw = [compute_features(torch.from_numpy(u.samples), features) for u in train]
     norm = norm or Normalizer.fit(raw)
     train_ex = [example(u, stack_frames(norm(f), cfg.stack), cfg, features, symbols, prons) for u, f in zip(train, raw)]
-    dev_ex = [example(u, frames_of(u.samples, features, norm, cfg.stack), cfg, features, symbols, prons) for u in dev]
-    dev_refs = [unit_targets(u.digits, symbols, prons) for u in dev]
+    dev_ex = [(*example(u, frames_of(u.samples, features, norm, cfg.stack), cfg, features, symbols, prons),
+               unit_targets(u.digits, symbols, prons)) for u in dev]      # with the true units: the reference
     info = {"recordings": {k: len(v) for k, v in recs.items()}, "train_digits": sum(len(u.spans) for u in train)}
     log.info("%s: %d train utterances (%d digits) from %d recordings, %d dev", cfg.data, len(train),
              info["train_digits"], len(recs["train"]), len(dev))
-    return train_ex, dev_ex or None, dev_refs, norm, info
+    return train_ex, dev_ex or None, norm, info
 
 
 # -- the task -----------------------------------------------------------------------------------
@@ -167,39 +166,21 @@ def divergence(logits: torch.Tensor, batch: Batch, kind: str) -> LossResult:
     return ctc_loss(logits, batch.targets, batch.lengths, batch.target_lengths, blank=BLANK, count_by="targets")
 
 
-class ConnectedTask(SequenceTask):
-    """Shuffled utterances; on dev, the divergence and the error rate of greedy decoding (argmax,
-    repeats merged, output 0 dropped) against each utterance's true unit sequence: an aligned
-    model's frame targets alone cannot tell "2 2" said back to back from one long "2"."""
-
-    def __init__(self, train: SequenceBatches, valid: SequenceBatches | None, kind: str,
-                 references: Sequence[Sequence[int]]):
-        super().__init__(train, valid, partial(divergence, kind=kind), unit="utterance")
-        self.references = references
-
-    def evaluate(self, model: torch.nn.Module, runtime) -> dict[str, float]:
-        if self.valid is None:
-            return {}
-        total = count = errors = length = 0.0
-        refs = iter(self.references)
-        for batch in self.valid:
-            batch = batch.to(runtime.device)
-            with runtime.autocast():
-                logits, _ = model(batch.inputs, batch.lengths, None)
-            r = self.divergence_fn(logits.float(), batch)
-            total, count = total + float(r.total), count + float(r.count)
-            best = logits.argmax(-1).cpu()
-            for b, n in enumerate(batch.lengths.tolist()):
-                ref = next(refs)
-                errors += edit_distance(ref, ctc_collapse(best[b, :n].tolist(), BLANK))
-                length += len(ref)
-        return {"valid_loss": total / max(count, 1e-12), "valid_error_rate": errors / max(length, 1.0)}
+def greedy_error_rate(logits: torch.Tensor, batch: Batch) -> tuple[float, float]:
+    """(edit errors, reference units) of greedy decoding (argmax, repeats merged, output 0 dropped)
+    against each example's true unit sequence (``batch.references``)."""
+    best = logits.argmax(-1).cpu()
+    errors = sum(edit_distance(ref, ctc_collapse(best[b, :n].tolist(), BLANK))
+                 for b, (ref, n) in enumerate(zip(batch.references, batch.lengths.tolist())))
+    return float(errors), float(sum(map(len, batch.references)))
 
 
-def make_task(train: list, dev: list | None, dev_refs: Sequence[Sequence[int]], cfg: ConnectedConfig,
-              tcfg: TrainConfig) -> ConnectedTask:
+def make_task(train: list, dev: list | None, cfg: ConnectedConfig, tcfg: TrainConfig) -> SequenceTask:
+    """Dev examples carry their unit sequences, the reference of the dev error rate."""
     valid = SequenceBatches(dev, 64, shuffle=False) if dev else None
-    return ConnectedTask(SequenceBatches(train, tcfg.batch_size, tcfg.seed, bucket=20), valid, cfg.divergence, dev_refs)
+    return SequenceTask(SequenceBatches(train, tcfg.batch_size, tcfg.seed, bucket=20), valid,
+                        partial(divergence, kind=cfg.divergence), unit="utterance",
+                        metrics={"valid_error_rate": greedy_error_rate})
 
 
 def _pronunciations(cfg: ConnectedConfig) -> dict[int, tuple[str, ...]] | None:
@@ -214,7 +195,7 @@ def train_connected(out: str, cfg: ConnectedConfig, model_overrides: dict[str, A
     features = FeatureConfig(kind=cfg.features).validate()
     prons = _pronunciations(cfg)
     symbols = output_symbols(cfg, prons)
-    train_ex, dev_ex, dev_refs, norm, info = _prepare(cfg, features, None, symbols, prons)
+    train_ex, dev_ex, norm, info = _prepare(cfg, features, None, symbols, prons)
     if dev_ex is None:
         train = replace(train, select=None, patience=None)
     model_cfg = ModelConfig(num_outputs=len(symbols), input_size=features.size * cfg.stack,
@@ -226,7 +207,7 @@ def train_connected(out: str, cfg: ConnectedConfig, model_overrides: dict[str, A
         "features": to_dict(features), "symbols": list(symbols),
         "pronunciations": {str(d): list(p) for d, p in (prons or {}).items()}, "data": info,
         "runtime": {"device": str(runtime.device), "precision": runtime.precision}})
-    task = make_task(train_ex, dev_ex, dev_refs, cfg, train)
+    task = make_task(train_ex, dev_ex, cfg, train)
     return Trainer(build_model(model_cfg), task, train, runtime, out).run(stop_after=stop_after)
 
 
@@ -240,13 +221,13 @@ def resume_connected(out: str, model_overrides: dict[str, Any] | None = None,
     ckpt = load_checkpoint(out)
     runtime = resolve_runtime(train.device, train.precision)
     features = from_dict(FeatureConfig, config["features"])
-    train_ex, dev_ex, dev_refs, _, info = _prepare(cfg, features, norm, tuple(config["symbols"]), prons)
+    train_ex, dev_ex, _, info = _prepare(cfg, features, norm, tuple(config["symbols"]), prons)
     if info != config["data"]:
         raise RnnkitError(f"the recordings under {cfg.data} changed since the run began ({config['data']} then, "
                           f"{info} now): --resume would not continue the same run")
     config["train"] = to_dict(train)
     atomic_write_json(os.path.join(out, "config.json"), config)
-    task = make_task(train_ex, dev_ex, dev_refs, cfg, train)
+    task = make_task(train_ex, dev_ex, cfg, train)
     return Trainer(build_model(model_cfg), task, train, runtime, out, resume=ckpt).run(stop_after=stop_after)
 
 

@@ -184,6 +184,8 @@ def test_word_lm_fusion_finds_the_best_scored_word_sequence(seed, weight):
     assert (h.tokens, h.words) == best[:2] and h.score == pytest.approx(best_score, abs=1e-9)
     assert h.lm_score == pytest.approx(best[2], abs=1e-9)
     assert h.score == pytest.approx(h.acoustic_score + weight * h.lm_score + 0.5 * len(h.words), abs=1e-9)
+    with pytest.raises(ValueError, match="lm_weight must be >= 0"):
+        lexicon_beam_search(lp[None], lexicon=Lexicon.build(words, vocab), blank=0, lm=lm, lm_weight=-1.0, lm_ids=ids)
 
 
 @settings(max_examples=20, deadline=None)
@@ -223,3 +225,17 @@ def test_the_bound_before_the_trie_lookup_changes_nothing(seed, with_separator, 
         engine._bound = original
     assert [[(h.tokens, h.words, h.score) for h in n] for n in bounded] == \
         [[(h.tokens, h.words, h.score) for h in n] for n in unbounded]
+
+
+def test_the_sparse_transition_lookup_equals_the_dense_table():
+    """Lexicons too big for a dense [nodes, units] table look edges up by binary search instead."""
+    from rnnkit.decoding.lexicon_search import TrieArrays
+
+    rng = np.random.default_rng(3)
+    words = sorted({"".join(rng.choice(["a", "b"], size=rng.integers(1, 6))) for _ in range(30)})
+    lex = Lexicon.build(words, VOCAB)
+    dense, sparse = TrieArrays(lex, 4, 3, True), TrieArrays(lex, 4, 3, True, dense_limit=0)
+    assert dense.table is not None and sparse.table is None
+    nodes, units = np.meshgrid(np.arange(dense.after_sep + 1), np.arange(4), indexing="ij")
+    assert (dense.lookup(nodes, units) == sparse.lookup(nodes, units)).all()
+    assert (dense.lookup(nodes, units) >= 0).sum() == len(lex.children) - 1       # every trie edge, once
