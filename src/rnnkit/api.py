@@ -5,6 +5,10 @@
     print(lm.sample("static int", length=200, temperature=0.8, seed=1))
     lm.score("int main(void) { return 0; }")        # {'nats_per_char': ..., 'bits_per_char': ..., 'chars': 27, ...}
 
+    ptb = rnnkit.load("runs/ptb")                   # a wordlm run: a WordLanguageModel
+    ptb.sample("the company said", length=30)       # words; <eos> as a line break
+    ptb.score("the market fell <eos>".split())      # {'perplexity': ..., 'nats_per_word': ..., 'words': 4, ...}
+
     tagger = rnnkit.load("runs/ewt")                # a tagger run: a Tagger
     tagger.tag(["I", "saw", "her", "duck", "."])    # ['PRON', 'VERB', 'PRON', 'NOUN', 'PUNCT']
 
@@ -23,12 +27,13 @@ from .recipes.charlm import LanguageModel
 from .recipes.digits import DigitClassifier
 from .recipes.transcriber import Transcriber
 from .recipes.tagger import Tagger
+from .recipes.wordlm import WordLanguageModel
 
-__all__ = ["DigitClassifier", "LanguageModel", "Tagger", "Transcriber", "load"]
+__all__ = ["DigitClassifier", "LanguageModel", "Tagger", "Transcriber", "WordLanguageModel", "load"]
 
 
 def load(run_dir: str, device: str = "cpu") -> Any:
     """The predictor of a run folder (fp32, on ``device``): the recipe named by its config.json's
-    ``task`` decides which (:class:`LanguageModel` for charlm, :class:`Tagger` for tagger,
-        :class:`DigitClassifier` for digits, :class:`Transcriber` for connected)."""
+    ``task`` decides which (:class:`LanguageModel` for charlm, :class:`WordLanguageModel` for wordlm,
+    :class:`Tagger` for tagger, :class:`DigitClassifier` for digits, :class:`Transcriber` for connected)."""
     return RECIPES[task_of(run_dir)].load(run_dir, device)

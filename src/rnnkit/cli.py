@@ -44,11 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("run", help="run folder")
     ev.add_argument("options", nargs=argparse.REMAINDER, help="the options of the run's task")
 
+    commands: dict[str, tuple[str, Any, list[str]]] = {}  # one subcommand per name, for every task that has it
     for recipe in RECIPES.values():
         for name, (help_text, add_arguments, _) in recipe.COMMANDS.items():
-            cmd = sub.add_parser(name, help=f"{help_text} ({recipe.TASK} runs)")
-            cmd.add_argument("run", help="run folder")
-            add_arguments(cmd)
+            first = commands.setdefault(name, (help_text, add_arguments, []))
+            if first[1] is not add_arguments:
+                raise AssertionError(f"recipes share the command {name} but not its options")
+            first[2].append(recipe.TASK)
+    for name, (help_text, add_arguments, tasks) in commands.items():
+        cmd = sub.add_parser(name, help=f"{help_text} ({', '.join(tasks)} runs)")
+        cmd.add_argument("run", help="run folder")
+        add_arguments(cmd)
 
     dc = sub.add_parser("decode", help="decode saved log-probabilities [B, T, C] (.npy, .npz, .safetensors)")
     dc.add_argument("file", help="log-probabilities: .npy, .npz or .safetensors (keys log_probs, lengths)")
@@ -96,11 +102,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_recipe(args: argparse.Namespace) -> int:
-    """A recipe's own subcommand (``sample``, ``tag``): only for runs of that recipe's task."""
+    """A recipe's own subcommand (``sample``, ``tag``): the run's recipe runs it, if it has it."""
     from .recipes import RECIPES, recipe_of_run
 
-    task = next(name for name, r in RECIPES.items() if args.command in r.COMMANDS)
-    recipe = recipe_of_run(args.run, needs=task)
+    recipe = recipe_of_run(args.run)
+    if args.command not in recipe.COMMANDS:
+        tasks = " or ".join(name for name, r in RECIPES.items() if args.command in r.COMMANDS)
+        raise RnnkitError(f"{args.run} is a {recipe.TASK} run; this command needs a {tasks} run")
     recipe.COMMANDS[args.command][2](args.run, args)
     return 0
 

@@ -109,7 +109,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, trained, code_dir):
         (("sample", str(run), "--temperature", "-1"), "temperature"),
         (("evaluate", str(run), "--corpus", str(tmp_path / "missing.txt")), "corpus not found"),
         (("train", "charlm", "--corpus", str(corpus), "--out", str(run), "--max-steps", "1"), "already holds a run"),
-        (("train", "wordlm"), "invalid choice"),
+        (("train", "nosuchtask"), "invalid choice"),
         (("train", "charlm", "--corpus", str(corpus), "--out", str(tmp_path / "o7"), "--dropout-from", "-1"), "a number >= 0"),
         (("sample", str(run), "--precision", "fp8"), "invalid choice"),
     ]

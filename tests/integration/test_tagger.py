@@ -162,7 +162,7 @@ def _bad_inputs(tmp_path, run, data):
         (["tag", str(run), str(t / "malformed.conllu"), *out], "malformed.conllu:2:"),
         (["tag", str(run), str(t / "missing.txt"), *out], "file not found"),
         (["tag", str(t / "nothing"), data[1], *out], "run folder not found"),
-        (["sample", str(run)], "is a tagger run; this command needs a charlm run"),
+        (["sample", str(run)], "is a tagger run; this command needs a charlm or wordlm run"),
     ]
 
 

@@ -50,16 +50,25 @@ def check_sampling_args(length: int, temperature: float, top_k: int | None, top_
 
 
 def encode_prime(vocab: Vocabulary, prime: str) -> torch.Tensor:
-    """The prime's ids [T]; characters the model has no symbol for are an error (never silently UNK)."""
-    if prime == "":
-        if "\n" not in vocab:
-            raise RnnkitError("this model has no newline symbol to start from: give a --prime")
-        prime = "\n"
-    missing = vocab.unknown_symbols(prime)
+    """The prime's ids [T]; symbols the model has none for are an error (never silently UNK).
+
+    A character vocabulary reads the prime character by character and starts an empty one from a
+    newline; a token (word) vocabulary reads whitespace-separated words and starts an empty one
+    from ``<eos>``, the end of a previous sentence.
+    """
+    words = vocab.kind == "token"
+    start = "<eos>" if words else "\n"
+    symbols: str | list[str] = prime.split() if words else prime
+    if not symbols:
+        if start not in vocab:
+            raise RnnkitError(f"this model has no {start!r} symbol to start from: give a --prime")
+        symbols = [start] if words else start
+    missing = vocab.unknown_symbols(symbols)
     if missing:
-        shown = "".join(missing[:10])
-        raise RnnkitError(f"the prime has {len(missing)} character(s) outside the model's vocabulary: {shown!r}")
-    return torch.from_numpy(vocab.encode(prime))
+        what = "word" if words else "character"
+        shown = " ".join(missing[:10]) if words else repr("".join(missing[:10]))
+        raise RnnkitError(f"the prime has {len(missing)} {what}(s) outside the model's vocabulary: {shown}")
+    return torch.from_numpy(vocab.encode(symbols))
 
 
 class Uniforms:
@@ -184,7 +193,7 @@ def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: i
         if stop:  # per-stream text only when an end string must be found
             for i, sym in enumerate(nxt.tolist()):
                 if ends[i] == length:
-                    texts[i] += vocab.tokens[sym]
+                    texts[i] += (" " if texts[i] and vocab.kind == "token" else "") + vocab.tokens[sym]
                     if texts[i].endswith(stop):
                         ends[i] = t + 1
             if all(e < length for e in ends):

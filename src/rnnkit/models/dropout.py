@@ -42,13 +42,23 @@ class FastDropout(nn.Module):
 
     ``scale`` (default 1) multiplies ``p``: the trainer's dropout schedule sets it on every
     dropout in a model at once with :func:`set_dropout_scale`.
+
+    ``locked`` (variational dropout, Gal and Ghahramani 2016; "locked" in Merity et al. 2017):
+    a [B, T, D] input gets one mask per sequence and feature, the same at every step, so a
+    recurrent net sees the same units dropped all along a segment. Other shapes (a packed
+    sequence's [N, D] data) get an independent mask per element.
+
+    >>> locked = FastDropout(0.5, locked=True)
+    >>> y = locked(torch.ones(2, 6, 4))
+    >>> bool((y == y[:, :1]).all()), bool((y == 0).any())
+    (True, True)
     """
 
-    def __init__(self, p: float = 0.0):
+    def __init__(self, p: float = 0.0, locked: bool = False):
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {p}")
-        self.p, self.scale = p, 1.0
+        self.p, self.scale, self.locked = p, 1.0, locked
 
     @property
     def rate(self) -> float:
@@ -58,10 +68,35 @@ class FastDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.rate == 0.0:
             return x
-        return x * dropout_mask(x.shape, self.rate, x.dtype, x.device)
+        shape = (x.shape[0], 1, x.shape[2]) if self.locked and x.dim() == 3 else x.shape
+        return x * dropout_mask(shape, self.rate, x.dtype, x.device)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, locked={self.locked}" if self.locked else f"p={self.p}"
+
+
+class EmbeddingDropout(FastDropout):
+    """Dropout of whole words (Gal and Ghahramani 2016): each row of an embedding matrix is
+    zeroed with probability ``p`` for a whole batch, every occurrence of that symbol alike, and
+    the kept rows scaled by 1/(1-p). Applied to the looked-up vectors, so the matrix is never copied.
+
+    >>> drop = EmbeddingDropout(0.5, num_embeddings=50)
+    >>> ids = torch.tensor([[3, 3, 7, 3]])
+    >>> y = drop(torch.ones(1, 4, 2), ids)
+    >>> bool(torch.equal(y[0, 0], y[0, 1])), bool(torch.equal(y[0, 1], y[0, 3]))
+    (True, True)
+    """
+
+    def __init__(self, p: float = 0.0, num_embeddings: int = 1):
+        super().__init__(p)
+        self.num_embeddings = num_embeddings
+
+    def forward(self, x: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        """``x`` [..., D]: the embeddings of ``ids`` [...]."""
+        if not self.training or self.rate == 0.0:
+            return x
+        mask = dropout_mask((self.num_embeddings, 1), self.rate, x.dtype, x.device)
+        return x * mask[ids]
 
 
 def set_dropout_scale(model: nn.Module, scale: float) -> None:

@@ -38,7 +38,8 @@ class RecurrentEncoder(nn.Module):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, cell: str = "lstm",
-                 bidirectional: bool = False, dropout: float = 0.0):
+                 bidirectional: bool = False, dropout: float = 0.0, weight_drop: float = 0.0,
+                 locked: bool = False):
         super().__init__()
         # nn.LSTM's own dropout stays 0: see ``between``.
         kwargs = dict(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
@@ -57,14 +58,18 @@ class RecurrentEncoder(nn.Module):
         # at a time with it, on every device and for packed input too: nn.LSTM's own dropout draws
         # its CPU mask with bernoulli_ (slow there) and on a GPU uses cuDNN's dropout state, which
         # no checkpoint can save; this mask comes from the seeded generator the checkpoint saves.
-        self.between = FastDropout(dropout if num_layers > 1 else 0.0)
+        self.between = FastDropout(dropout if num_layers > 1 else 0.0, locked=locked)
+        # DropConnect on the recurrent matrices (Wan et al. 2013; "weight drop" in Merity et al. 2017):
+        # each hidden-to-hidden weight is zeroed with this probability, one mask per forward call, the
+        # same at every step. Like ``between`` it runs the stack one layer at a time while in force.
+        self.weight_drop = FastDropout(weight_drop)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
         hx = None
         if state:
             hx = state if self.cell == "lstm" else state[0]
-        run = self._layer_by_layer if self.training and self.between.rate > 0 else self.rnn
+        run = self._layer_by_layer if self._explicit() else self.rnn
         if lengths is None:
             out, new = run(x, hx)
         else:
@@ -73,6 +78,21 @@ class RecurrentEncoder(nn.Module):
             out, new = run(packed, hx)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=total)
         return out, (tuple(new) if self.cell == "lstm" else (new,))
+
+    def _explicit(self) -> bool:
+        """Whether a dropout of this encoder's own (``between``, ``weight_drop``) is in force now."""
+        return self.training and (self.between.rate > 0 or self.weight_drop.rate > 0)
+
+    def layer_weights(self, k: int) -> list[torch.Tensor]:
+        """Layer ``k``'s flat weights, both directions ([w_ih, w_hh, b_ih, b_hh] each), with the
+        recurrent matrices w_hh dropped while ``weight_drop`` is in force."""
+        rnn = self.rnn
+        per_layer = len(rnn._flat_weights) // rnn.num_layers
+        weights = rnn._flat_weights[k * per_layer:(k + 1) * per_layer]
+        if not (self.training and self.weight_drop.rate > 0):
+            return weights
+        per_dir = per_layer // (2 if rnn.bidirectional else 1)
+        return [self.weight_drop(w) if i % per_dir == 1 else w for i, w in enumerate(weights)]
 
     def outputs(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The outputs [B, T, H] of a padded batch, zero past each length, computed without packing:
@@ -100,9 +120,9 @@ class RecurrentEncoder(nn.Module):
         data = x
         for k in range(rnn.num_layers):
             data = self.between(data) if k else data
-            outs = []
+            outs, layer = [], self.layer_weights(k)
             for d in range(dirs):
-                weights = rnn._flat_weights[(k * dirs + d) * per_dir:(k * dirs + d + 1) * per_dir]
+                weights = layer[d * per_dir:(d + 1) * per_dir]
                 inp = data if d == 0 else data.gather(1, rev.expand_as(data))
                 out = _VF_RUN[self.cell](inp, h0, weights, rnn.bias, 1, 0.0, self.training, False, True)[0]
                 outs.append(out if d == 0 else out.gather(1, rev.expand_as(out)))
@@ -110,7 +130,8 @@ class RecurrentEncoder(nn.Module):
         return data * real[..., None]
 
     def _layer_by_layer(self, x: torch.Tensor | PackedSequence, hx):
-        """The stacked forward with :class:`FastDropout` between layers (same maths as ``self.rnn``).
+        """The stacked forward with :class:`FastDropout` between layers and on the recurrent
+        matrices (same maths as ``self.rnn`` with both off).
 
         ``x`` is a padded [B, T, D] batch or a PackedSequence (whose data [N, D] is dropped alike).
         """
@@ -124,12 +145,11 @@ class RecurrentEncoder(nn.Module):
         elif packed:  # the packed rows are sorted by length: the state follows them (as nn.LSTM does)
             hx = rnn.permute_hidden(hx, x.sorted_indices)
         run = _VF_RUN[self.cell]
-        per_layer = len(rnn._flat_weights) // rnn.num_layers
         outs_h, outs_c = [], []
         for k in range(rnn.num_layers):
             if k:
                 data = self.between(data)
-            weights = rnn._flat_weights[k * per_layer:(k + 1) * per_layer]
+            weights = self.layer_weights(k)
             rows = slice(k * dirs, (k + 1) * dirs)
             h0 = (hx[0][rows], hx[1][rows]) if self.cell == "lstm" else hx[rows]
             # One layer, no dropout of its own: (input, [batch_sizes,] hx, weights, bias, layers, dropout,
@@ -155,14 +175,16 @@ class TDNNEncoder(nn.Module):
     Causal by default (a language model may not look ahead). The state is the last
     ``window - 1`` inputs, so a stream cut into segments gives the same outputs as one pass.
     With ``causal=False`` the window is centred (a tagger may look both ways) and no state is kept.
+    ``direct``: the output also carries the window's inputs [x_{t-window+1}; ...; x_t], so a linear
+    head on it computes b + W x + U tanh(d + H x), the 2003 net's optional direct connections.
     """
 
     def __init__(self, input_size: int, hidden_size: int, window: int = 5, num_layers: int = 1,
-                 causal: bool = True, dropout: float = 0.0):
+                 causal: bool = True, dropout: float = 0.0, direct: bool = False):
         super().__init__()
         if window < 1:
             raise ValueError("window must be at least 1")
-        self.window, self.causal = window, causal
+        self.window, self.causal, self.direct = window, causal, direct
         layers: list[nn.Module] = []
         size = input_size
         for i in range(num_layers):
@@ -171,7 +193,7 @@ class TDNNEncoder(nn.Module):
             size = hidden_size
         self.layers = nn.ModuleList(layers)
         self.dropout = FastDropout(dropout)
-        self.output_size = hidden_size
+        self.output_size = hidden_size + (window * input_size if direct else 0)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -191,6 +213,9 @@ class TDNNEncoder(nn.Module):
                 h = self.dropout(h)
             h = torch.tanh(layer(h))
         out = h.transpose(1, 2)  # [B, T, H]
+        if self.direct:  # the window's inputs themselves too: the head then adds W x (Bengio's direct connections)
+            window = xx.unfold(1, self.window, 1)  # [B, T, D, window], oldest first
+            out = torch.cat([out, window.transpose(2, 3).reshape(B, T, self.window * D)], dim=-1)
         if lengths is not None:
             mask = torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]
             out = out * mask[..., None]

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import RnnkitError
-from .dropout import FastDropout
+from .dropout import EmbeddingDropout, FastDropout
 from .encoders import RNN_CELLS, RecurrentEncoder, State, TDNNEncoder
 
 CELLS = RNN_CELLS + ("tdnn", "mingru", "minlstm")
@@ -48,6 +48,17 @@ class ModelConfig:
     tie_weights: bool = False
     window: int = 5  # tdnn only: how many inputs each output sees
     causal: bool = True  # tdnn only: look back only (language models) or both ways (taggers)
+    direct: bool = False  # tdnn only: the head also sees the window's inputs (Bengio's direct connections)
+    # Regularisers (Merity et al. 2017, AWD-LSTM), each off by default. ``dropout`` is the rate on the
+    # input projection, between layers and before the head; the three below override it one place each.
+    input_dropout: float | None = None
+    between_dropout: float | None = None
+    output_dropout: float | None = None
+    locked_dropout: bool = False  # one mask per sequence for a whole segment (variational dropout)
+    embedding_dropout: float = 0.0  # whole symbols dropped from the embedding
+    weight_drop: float = 0.0  # DropConnect on the recurrent matrices
+    ar: float = 0.0  # activation regularisation: ar * mean(dropped last-layer output ** 2)
+    tar: float = 0.0  # temporal activation regularisation: tar * mean((h_t - h_{t-1}) ** 2)
 
     def validate(self) -> "ModelConfig":
         """Return self, or raise RnnkitError naming the first nonsense value."""
@@ -62,8 +73,18 @@ class ModelConfig:
             raise RnnkitError("set exactly one of vocab_size (symbol input) and input_size (feature input)")
         if self.cell not in CELLS:
             raise RnnkitError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise RnnkitError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "input_dropout", "between_dropout", "output_dropout", "embedding_dropout", "weight_drop"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise RnnkitError(f"{name.replace('_', '-')} must be in [0, 1), got {value}")
+        if not (self.ar >= 0 and self.tar >= 0):
+            raise RnnkitError(f"ar and tar must be >= 0, got {self.ar} and {self.tar}")
+        if self.embedding_dropout and self.vocab_size is None:
+            raise RnnkitError("embedding-dropout drops symbols: it needs symbol input")
+        if self.weight_drop and self.cell not in RNN_CELLS:
+            raise RnnkitError(f"weight-drop acts on recurrent matrices: it needs one of {', '.join(RNN_CELLS)}")
+        if self.direct and self.cell != "tdnn":
+            raise RnnkitError("direct connections are a tdnn option")
         if self.bidirectional and self.cell not in RNN_CELLS:
             raise RnnkitError(f"bidirectional needs one of {', '.join(RNN_CELLS)}, not {self.cell}")
         if self.tie_weights:
@@ -77,18 +98,27 @@ class ModelConfig:
 
     @property
     def encoder_output_size(self) -> int:
+        if self.direct:
+            return self.hidden_size + self.window * self.embedding_dim
         return self.hidden_size * (2 if self.bidirectional else 1)
+
+    def rate(self, where: str) -> float:
+        """The dropout rate at ``where`` (input, between, output): its own setting, else ``dropout``."""
+        own = getattr(self, f"{where}_dropout")
+        return self.dropout if own is None else own
 
 
 def build_encoder(cfg: ModelConfig, input_size: int) -> nn.Module:
     """The encoder named by ``cfg.cell``."""
+    between = cfg.rate("between")
     if cfg.cell in RNN_CELLS:
-        return RecurrentEncoder(input_size, cfg.hidden_size, cfg.num_layers, cfg.cell, cfg.bidirectional, cfg.dropout)
+        return RecurrentEncoder(input_size, cfg.hidden_size, cfg.num_layers, cfg.cell, cfg.bidirectional, between,
+                                cfg.weight_drop, cfg.locked_dropout)
     if cfg.cell == "tdnn":
-        return TDNNEncoder(input_size, cfg.hidden_size, cfg.window, cfg.num_layers, cfg.causal, cfg.dropout)
+        return TDNNEncoder(input_size, cfg.hidden_size, cfg.window, cfg.num_layers, cfg.causal, between, cfg.direct)
     from .minrnn import MinRNNEncoder  # parallel-in-time cells
 
-    return MinRNNEncoder(input_size, cfg.hidden_size, cfg.num_layers, cfg.cell[3:], cfg.dropout)
+    return MinRNNEncoder(input_size, cfg.hidden_size, cfg.num_layers, cfg.cell[3:], between)
 
 
 class SequenceModel(nn.Module):
@@ -101,12 +131,16 @@ class SequenceModel(nn.Module):
             self.input: nn.Module = nn.Embedding(cfg.vocab_size, cfg.embedding_dim)
         else:
             self.input = nn.Linear(cfg.input_size, cfg.embedding_dim)
-        self.input_dropout = FastDropout(cfg.dropout)
+        self.embedding_dropout = EmbeddingDropout(cfg.embedding_dropout, cfg.vocab_size or 1)
+        self.input_dropout = FastDropout(cfg.rate("input"), locked=cfg.locked_dropout)
         self.encoder = build_encoder(cfg, cfg.embedding_dim)
-        self.output_dropout = FastDropout(cfg.dropout)
+        self.output_dropout = FastDropout(cfg.rate("output"), locked=cfg.locked_dropout)
         self.head = nn.Linear(self.encoder.output_size, cfg.num_outputs)
         if cfg.tie_weights:
             self.head.weight = self.input.weight
+        # The activation penalty (cfg.ar, cfg.tar) of the last training forward, for the trainer to add
+        # to the divergence; None when there is none.
+        self.penalty: torch.Tensor | None = None
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -115,13 +149,27 @@ class SequenceModel(nn.Module):
         With ``lengths``, no ``state`` and gradients on (training on separate sequences), the
         state returned is empty: the batch's sequences end at different steps and none goes on.
         """
-        x = self.input_dropout(self.input(inputs))  # [B, T, D]
+        x = self.input(inputs)
+        if self.config.vocab_size is not None:
+            x = self.embedding_dropout(x, inputs)
+        x = self.input_dropout(x)  # [B, T, D]
         if lengths is not None and state is None and torch.is_grad_enabled() and isinstance(self.encoder, RecurrentEncoder):
             # Training on a padded batch of separate sequences: the same outputs without packing,
             # twice as fast on a CPU (RecurrentEncoder.outputs); no task reads such a batch's state.
-            return self.head(self.output_dropout(self.encoder.outputs(x, lengths))), ()
+            return self._head(self.encoder.outputs(x, lengths)), ()
         h, state = self.encoder(x, lengths, state)  # [B, T, H]
-        return self.head(self.output_dropout(h)), state
+        return self._head(h), state
+
+    def _head(self, h: torch.Tensor) -> torch.Tensor:
+        """Output dropout and the linear head; in training also the activation penalty of ``h``."""
+        dropped = self.output_dropout(h)
+        cfg, self.penalty = self.config, None
+        if self.training and (cfg.ar > 0 or cfg.tar > 0):
+            penalty = cfg.ar * dropped.float().pow(2).mean()
+            if cfg.tar > 0 and h.shape[1] > 1:
+                penalty = penalty + cfg.tar * (h[:, 1:] - h[:, :-1]).float().pow(2).mean()
+            self.penalty = penalty
+        return self.head(dropped)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

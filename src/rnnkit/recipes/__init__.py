@@ -11,7 +11,8 @@ A recipe module composes library parts into a task and owns its defaults. The CL
     evaluate_from_args(run_dir, args)       print the evaluation
     load(run_dir, device) -> predictor      what ``rnnkit.load`` returns (LanguageModel, Tagger, ...)
     COMMANDS                                {name: (help, add_arguments, run(run_dir, args))}: its own
-                                            subcommands (``sample``, ``tag``)
+                                            subcommands (``sample``, ``tag``); recipes may share one
+                                            (charlm and wordlm: ``sample``) with the same add_arguments
 
 Adding a task is a new module here and one line in :data:`RECIPES`.
 """
@@ -22,9 +23,10 @@ from types import ModuleType
 
 from ..errors import RnnkitError
 from ..training.checkpoint import read_json
-from . import charlm, connected, digits, tagger
+from . import charlm, connected, digits, tagger, wordlm
 
-RECIPES: dict[str, ModuleType] = {"charlm": charlm, "tagger": tagger, "digits": digits, "connected": connected}
+RECIPES: dict[str, ModuleType] = {"charlm": charlm, "wordlm": wordlm, "tagger": tagger, "digits": digits,
+                                  "connected": connected}
 
 
 def task_of(run_dir: str) -> str:

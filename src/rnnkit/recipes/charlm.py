@@ -19,17 +19,15 @@ import torch
 from torch import nn
 
 from ..configs import from_dict, to_dict
-from ..data.batching import Batch, EpochStreams, StreamBatcher
 from ..data.corpus import read_corpus
 from ..data.vocab import Vocabulary
 from ..decoding.sampling import check_sampling_args
 from ..decoding.sampling import sample as _sample
 from ..errors import RnnkitError
-from ..losses.base import LossResult
-from ..losses.timesync import time_synchronous_xent
 from ..models.model import ModelConfig, SequenceModel, build_model
 from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
 from ..training.runtime import Runtime, resolve_runtime
+from ..training.streams import StreamTask, stream_loss
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
 from .runs import load_run_model, new_run
@@ -57,57 +55,16 @@ DEFAULT_MODEL = dict(embedding_dim=128, hidden_size=512, num_layers=2, cell="lst
 DEFAULT_TRAIN = TrainConfig()
 
 
-def stream_loss(model: nn.Module, ids: torch.Tensor, runtime: Runtime, batch_size: int = 16,
-                bptt: int = 256) -> LossResult:
-    """Summed next-symbol cross-entropy of ``ids`` read as ``batch_size`` contiguous streams.
-
-    Each stream starts from zero state, so its first characters lack context: with few long
-    streams that costs little. The model must be in eval mode (the caller's choice).
-    """
-    batch_size = max(1, min(batch_size, (ids.numel() - 1) // max(bptt, 1) or 1))
-    batcher = StreamBatcher(ids, batch_size, bptt)
-    total, count, state = torch.zeros((), dtype=torch.float64), 0, None
-    with torch.no_grad():
-        for batch in batcher:
-            batch = batch.to(runtime.device)
-            with runtime.autocast():
-                logits, state = model(batch.inputs, None, state)
-            r = time_synchronous_xent(logits, batch.targets)
-            total += r.total.double().cpu()
-            count += int(r.count)
-    return LossResult(total, count)
-
-
-class CharLMTask:
-    """Next-character prediction over contiguous streams (the trainer's Task protocol)."""
+class CharLMTask(StreamTask):
+    """Next-character prediction over contiguous streams; validation in nats and bits per character."""
 
     unit = "char"
 
-    def __init__(self, train_ids: torch.Tensor, valid_ids: torch.Tensor, batch_size: int, bptt: int, seed: int):
-        self.streams = EpochStreams(train_ids, batch_size, bptt, seed)
-        self.valid_ids = valid_ids
-
-    def next_batch(self) -> Batch:
-        return self.streams.next_batch()
-
-    def position(self) -> dict[str, int]:
-        return self.streams.position()
-
-    def seek(self, position: dict[str, int]) -> None:
-        self.streams.seek(position)
-
-    def passes(self) -> float:
-        return self.streams.passes()
-
-    def divergence(self, logits: torch.Tensor, batch: Batch) -> LossResult:
-        return time_synchronous_xent(logits, batch.targets)
-
     def evaluate(self, model: nn.Module, runtime: Runtime) -> dict[str, float]:
-        if self.valid_ids.numel() < 2:
-            return {}
-        r = stream_loss(model, self.valid_ids, runtime)
-        nats = float(r.total) / max(int(r.count), 1)
-        return {"valid_loss": nats, "valid_bpc": nats / math.log(2)}
+        result = super().evaluate(model, runtime)
+        if result:
+            result["valid_bpc"] = result["valid_loss"] / math.log(2)
+        return result
 
 
 def _text_digest(text: str) -> str:
@@ -247,15 +204,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="score at most this many validation characters at each evaluation (default 250,000)")
     opt.add_run_arguments(p)
     opt.add_options(p, MODEL_OPTIONS)
-    p.add_argument("--tie-weights", action="store_true", default=None, help="share the embedding and output matrices")
+    opt.add_regulariser_arguments(p, " (default off)")
     opt.add_options(p, TRAIN_OPTIONS)
 
 
 def _model_args(args: argparse.Namespace) -> dict[str, Any]:
-    model = opt.given(args, MODEL_OPTIONS)
-    if args.tie_weights:
-        model["tie_weights"] = True
-    return model
+    return {**opt.given(args, MODEL_OPTIONS), **opt.regulariser_settings(args)}
 
 
 def train_from_args(args: argparse.Namespace) -> None:

@@ -69,6 +69,37 @@ def trainer_options(d: TrainConfig) -> list[Option]:
     ]
 
 
+# The regularisers of ModelConfig (Merity et al. 2017), the same options for every recipe whose model
+# is a SequenceModel; None defaults mean "the recipe's default".
+REGULARISER_OPTIONS: list[Option] = [
+    ("--input-dropout", "input_dropout", fraction, "dropout on the input projection (default: --dropout)"),
+    ("--between-dropout", "between_dropout", fraction, "dropout between stacked layers (default: --dropout)"),
+    ("--output-dropout", "output_dropout", fraction, "dropout before the output head (default: --dropout)"),
+    ("--embedding-dropout", "embedding_dropout", fraction, "drop whole symbols from the embedding with this probability"),
+    ("--weight-drop", "weight_drop", fraction, "DropConnect on the recurrent matrices (lstm, gru, rnn)"),
+    ("--ar", "ar", non_negative, "activation regularisation: weight of mean(output ** 2)"),
+    ("--tar", "tar", non_negative, "temporal activation regularisation: weight of mean((h_t - h_{t-1}) ** 2)"),
+]
+
+
+def add_regulariser_arguments(parser: argparse.ArgumentParser, defaults: str = "") -> None:
+    """The regulariser options, ``--locked-dropout/--no-locked-dropout`` and ``--tie-weights/--no-tie-weights``."""
+    add_options(parser, REGULARISER_OPTIONS)
+    parser.add_argument("--locked-dropout", action=argparse.BooleanOptionalAction, default=None,
+                        help="one dropout mask per sequence for a whole segment, the same at every step" + defaults)
+    parser.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None,
+                        help="share the embedding and output matrices" + defaults)
+
+
+def regulariser_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The regulariser settings the user gave, by ModelConfig field."""
+    out = given(args, REGULARISER_OPTIONS)
+    for name in ("locked_dropout", "tie_weights"):
+        if getattr(args, name, None) is not None:
+            out[name] = getattr(args, name)
+    return out
+
+
 def add_options(parser: argparse.ArgumentParser, options: list[Option]) -> None:
     for flag, dest, typ, help_text in options:
         parser.add_argument(flag, dest=dest, type=typ, default=None, help=help_text)

@@ -266,8 +266,9 @@ class Trainer:
         with self.runtime.autocast():
             logits, new_state = self.model(batch.inputs, batch.lengths, state)
         result = self.task.divergence(logits, batch)
+        penalty = getattr(self.model, "penalty", None)  # a model's own regulariser (SequenceModel: ar, tar)
         self.optimizer.zero_grad(set_to_none=True)
-        result.mean.backward()
+        (result.mean if penalty is None else result.mean + penalty).backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
