@@ -137,6 +137,11 @@ class SequenceModel(nn.Module):
         self.output_dropout = FastDropout(cfg.rate("output"), locked=cfg.locked_dropout)
         self.head = nn.Linear(self.encoder.output_size, cfg.num_outputs)
         if cfg.tie_weights:
+            # One matrix is both the input projection and the softmax weights: nn.Embedding's N(0, 1)
+            # would give logits of about sqrt(D) x |h| (25 for D = 650), a softmax so sharp that a
+            # 2x650 PTB model's training loss spiked above 15 nats. Uniform(-0.1, 0.1), as in
+            # pytorch/examples and AWD-LSTM.
+            nn.init.uniform_(self.input.weight, -0.1, 0.1)
             self.head.weight = self.input.weight
         # The activation penalty (cfg.ar, cfg.tar) of the last training forward, for the trainer to add
         # to the divergence; None when there is none.

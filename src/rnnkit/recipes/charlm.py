@@ -13,7 +13,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -265,17 +265,24 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
                         "else fp32; see README)")
 
 
-def sample_from_args(run: str, args: argparse.Namespace) -> None:
-    """Print ``--num-samples`` continuations of ``--prime``."""
+def print_samples(load_lm: Callable[[str, str], Any], run: str, args: argparse.Namespace,
+                  show: Callable[[str], str]) -> None:
+    """The ``sample`` command of any language model: ``--num-samples`` continuations of ``--prime``
+    from the model ``load_lm(run, device)``, each printed as ``show(continuation)``."""
     check_sampling_args(args.length, args.temperature, args.top_k, args.top_p, args.num_samples)
-    lm = load(run, device=args.device)
+    lm = load_lm(run, args.device)
     texts = lm.sample_many(args.num_samples, args.prime, args.length, temperature=args.temperature,
                            top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop=args.stop,
                            precision=args.precision)
     for i, text in enumerate(texts):
         if args.num_samples > 1:
             print(f"--- sample {i + 1}")
-        sys.stdout.write(args.prime + text + "\n")
+        sys.stdout.write(show(text) + "\n")
+
+
+def sample_from_args(run: str, args: argparse.Namespace) -> None:
+    """Print ``--num-samples`` continuations of ``--prime``, each after the prime."""
+    print_samples(load, run, args, lambda text: args.prime + text)
 
 
 # Subcommands of this task beyond train and evaluate: name -> (help, add_arguments, run).

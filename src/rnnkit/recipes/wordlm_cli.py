@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import replace
 from typing import Any
 
 from ..errors import RnnkitError
 from . import options as opt
-from .charlm import add_sample_arguments  # one sample command for every language model
+from .charlm import add_sample_arguments, print_samples  # one sample command for every language model
 
 DATA_OPTIONS = ("train", "valid", "max_vocab", "min_count")
 MODEL_OPTIONS: list[opt.Option] = [
@@ -113,19 +112,11 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
 # -- sample -------------------------------------------------------------------------------------
 def sample_from_args(run: str, args: argparse.Namespace) -> None:
     """Print ``--num-samples`` continuations of ``--prime``, a sentence a line."""
-    from ..decoding.sampling import check_sampling_args
     from .wordlm import load
 
-    check_sampling_args(args.length, args.temperature, args.top_k, args.top_p, args.num_samples)
-    lm = load(run, device=args.device)
-    texts = lm.sample_many(args.num_samples, args.prime, args.length, temperature=args.temperature,
-                           top_k=args.top_k, top_p=args.top_p, seed=args.seed, stop=args.stop,
-                           precision=args.precision)
-    for i, text in enumerate(texts):
-        if args.num_samples > 1:
-            print(f"--- sample {i + 1}")
-        head = " ".join(args.prime.split())
-        sys.stdout.write(head + (" " if head and not text.startswith("\n") else "") + text.rstrip("\n") + "\n")
+    head = " ".join(args.prime.split())
+    print_samples(load, run, args, lambda text: (head + (" " if head and not text.startswith("\n") else "")
+                                                 + text).rstrip("\n"))
 
 
 # -- embeddings ---------------------------------------------------------------------------------
