@@ -8,6 +8,7 @@ from torch import nn
 
 from ..configs import from_dict
 from ..errors import RnnkitError
+from ..training.averaging import averaged_state
 from ..training.checkpoint import best_weights, load_checkpoint, read_json
 from ..training.runtime import Runtime, resolve_runtime, seed_everything
 from ..training.trainer import TrainConfig
@@ -18,7 +19,7 @@ def load_run_model(run_dir: str, config_cls: type, build: Callable[[Any], nn.Mod
     """(model in eval mode, fp32 on ``device``; the run's config.json; the step of its weights).
 
     With ``best`` the weights model selection kept (``best-<step>.safetensors``) when the run has
-    them, else the latest checkpoint's.
+    them, else the latest checkpoint's: their moving average when the run kept one (``TrainConfig.average``).
     """
     config = read_json(os.path.join(run_dir, "config.json"), "run configuration")
     if not isinstance(config, dict) or "model" not in config:
@@ -26,6 +27,8 @@ def load_run_model(run_dir: str, config_cls: type, build: Callable[[Any], nn.Mod
     model = build(from_dict(config_cls, config["model"]))
     ckpt = load_checkpoint(run_dir, with_state=False)
     weights, step = (best_weights(run_dir, ckpt) if best else None) or (ckpt.model, ckpt.step)
+    if weights is ckpt.model and ckpt.trainer.get("average"):  # trained with weight averaging: use the average
+        weights = averaged_state(ckpt.model, load_checkpoint(run_dir).state)
     try:
         model.load_state_dict(weights)
     except RuntimeError:

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -195,8 +196,7 @@ class WordLanguageModel:
     def sample_many(self, num_samples: int, prime: str = "", length: int = 50, **kwargs: Any) -> list[str]:
         """``num_samples`` continuations drawn as one batch."""
         texts = _sample(self.model, self.vocab, prime, length, num_samples=num_samples, **kwargs)
-        return [t.replace(f" {EOS} ", "\n").replace(f" {EOS}", "\n").replace(f"{EOS} ", "\n").replace(EOS, "\n")
-                for t in texts]
+        return [re.sub(f" ?{EOS} ?", "\n", t) for t in texts]
 
     @property
     def embeddings(self) -> torch.Tensor:

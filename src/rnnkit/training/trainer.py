@@ -7,6 +7,7 @@ back one segment while the state remembers the whole stream.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import math
@@ -25,6 +26,7 @@ from ..data.batching import Batch
 from ..errors import RnnkitError
 from ..losses.base import LossResult
 from ..models.dropout import set_dropout_scale
+from .averaging import WeightAverage
 from .checkpoint import Checkpoint, atomic_write_bytes, save_checkpoint
 from .metrics import MetricsLog, Progress, plot_losses
 from .runtime import Runtime
@@ -66,6 +68,9 @@ class TrainConfig:
     select: str | None = None
     select_mode: str = "max"
     patience: int | None = None
+    # Weight averaging (training/averaging.py): > 0 evaluates and keeps an exponential moving average
+    # of the weights with this decay instead of the weights themselves; 0 is off.
+    average: float = 0.0
 
     def validate(self) -> "TrainConfig":
         for name in ("batch_size", "bptt", "log_interval"):
@@ -90,6 +95,8 @@ class TrainConfig:
             raise RnnkitError(f"select-mode must be max or min, got {self.select_mode!r}")
         if self.patience is not None and (self.patience <= 0 or self.select is None):
             raise RnnkitError("patience must be a positive number of evaluations, with a metric to select on")
+        if not 0.0 <= self.average < 1.0:
+            raise RnnkitError(f"average must be in [0, 1) (0: off), got {self.average}")
         return self
 
 
@@ -166,6 +173,7 @@ class Trainer:
         os.makedirs(run_dir, exist_ok=True)
         self.model = model.to(runtime.device)
         self.optimizer = _optimizer(self.model, cfg)
+        self.average = WeightAverage(self.model, cfg.average) if cfg.average > 0 else None
         self.step, self.elapsed, self.units = 0, 0.0, 0
         self.state: tuple[torch.Tensor, ...] | None = None
         self.dropout_scale: float | None = None
@@ -209,12 +217,16 @@ class Trainer:
                 tensors[f"optim/{idx}/{key}"] = torch.as_tensor(value)
         for i, s in enumerate(self.state or ()):
             tensors[f"carry/{i}"] = s
+        if self.average is not None:
+            tensors.update(self.average.tensors())
         trainer = {"step": self.step, "elapsed": self.elapsed, "units": self.units, "best_valid": self.best_valid,
                    "position": self.task.position(), "param_groups": opt["param_groups"],
                    "carry": len(self.state or ()), "stop": [self.cfg.max_steps, self.cfg.time_budget],
                    "restart": list(self.restart)}
         if self.cfg.select is not None:
             trainer["best"] = dict(self.best)
+        if self.average is not None:
+            trainer["average"] = self.cfg.average  # the predictor's weights are the average (recipes/runs.py)
         save_checkpoint(self.run_dir, self.step, self.model.state_dict(), tensors, trainer)
         # best-*.safetensors written after the previous commit but since beaten are dropped now.
         for path in glob.glob(os.path.join(self.run_dir, "best-*.safetensors")):
@@ -245,6 +257,8 @@ class Trainer:
         self.best = {**self.best, **t.get("best", {})}
         self.restart = tuple(t.get("restart", (0.0, 1.0)))
         self.task.seek(t["position"])
+        if self.average is not None:
+            self.average.load(ckpt.state)
         if "stop" in t:  # checkpoints from before this was saved resume on the new schedule as they did
             self.extend_schedule(tuple(t["stop"]))
 
@@ -273,6 +287,8 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update(self.model)
         self.state = new_state
         return result
 
@@ -284,15 +300,17 @@ class Trainer:
         return self.cfg.time_budget is not None and self.elapsed >= self.cfg.time_budget
 
     def evaluate(self) -> dict[str, float]:
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                result = self.task.evaluate(self.model, self.runtime)
-        finally:
-            self.model.train()
-        self.best_valid = min(self.best_valid, result.get("valid_loss", math.inf))
-        self.metrics.write({"step": self.step, "time": round(self.elapsed, 2), **result})
-        self._select(result)
+        """Evaluate (the averaged weights, with ``cfg.average``), log, and keep the best weights."""
+        with self.average.applied(self.model) if self.average is not None else contextlib.nullcontext():
+            self.model.eval()
+            try:
+                with torch.no_grad():
+                    result = self.task.evaluate(self.model, self.runtime)
+            finally:
+                self.model.train()
+            self.best_valid = min(self.best_valid, result.get("valid_loss", math.inf))
+            self.metrics.write({"step": self.step, "time": round(self.elapsed, 2), **result})
+            self._select(result)
         return result
 
     def _select(self, result: dict[str, float]) -> None:
