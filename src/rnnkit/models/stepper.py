@@ -39,7 +39,12 @@ class Matrix:
     def __init__(self, w: torch.Tensor, precision: str = "fp32"):
         self.precision = precision
         w = w.detach().float()
+        # torch._weight_int8pack_mm (2.13, AVX2 CPU) reads garbage past the end of a row whose length is
+        # not a multiple of 8 (a 650-unit LSTM gave logits off by 1e20, or NaN): int8 rows are padded
+        # with zero columns to a multiple of 8, and the inputs with zeros to match.
+        self.pad = (-w.shape[1]) % 8 if precision == "int8" else 0
         if precision == "int8":
+            w = nn.functional.pad(w, (0, self.pad))
             scales = w.abs().amax(1).clamp_min(1e-12) / 127.0
             self.w = torch.round(w / scales[:, None]).to(torch.int8).contiguous()
             self.scales = scales.to(torch.bfloat16)
@@ -51,6 +56,7 @@ class Matrix:
         if self.precision == "fp32":
             return torch.addmm(bias, x, self.w.t()) if bias is not None else torch.mm(x, self.w.t())
         if self.precision == "int8":
+            x = nn.functional.pad(x, (0, self.pad)) if self.pad else x
             y = torch._weight_int8pack_mm(x.to(torch.bfloat16), self.w, self.scales).float()
         elif x.shape[0] == 1:  # the matrix-vector kernel reads bf16 weights fastest
             y = torch.mv(self.w, x[0].to(torch.bfloat16)).float()[None]
