@@ -8,7 +8,7 @@ import torch
 
 from test_cli import assert_one_line_error, rnnkit
 
-TINY = ["--hidden-size", "24", "--batch-size", "4", "--bptt", "12", "--precision", "fp32", "--no-progress",
+TINY = ["--hidden-size", "24", "--batch-size", "4", "--bptt", "12", "--precision", "fp32", "--no-progress", "--warmup-steps", "10",
         "--eval-interval", "0"]
 
 

@@ -24,7 +24,7 @@ MODEL_OPTIONS: list[opt.Option] = [
      "size of the word projection (default: lstm the hidden size, tied; tdnn 256)"),
     ("--window", "window", opt.positive_int, "tdnn: previous words each prediction sees (default 5)"),
     ("--dropout", "dropout", opt.fraction, "dropout on the projection, between layers and before the head "
-                                           "(default lstm 0.4, tdnn 0.3)"),
+                                           "(default lstm 0.4 but 0.25 between layers, tdnn 0.3)"),
 ]
 
 
