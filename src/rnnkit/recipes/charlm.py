@@ -25,12 +25,12 @@ from ..decoding.sampling import check_sampling_args
 from ..decoding.sampling import sample as _sample
 from ..errors import RnnkitError
 from ..models.model import ModelConfig, SequenceModel, build_model
-from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
+from ..training.checkpoint import atomic_write_json, read_json
 from ..training.runtime import Runtime, resolve_runtime
 from ..training.streams import StreamTask, stream_loss
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
-from .runs import load_run_model, new_run
+from .runs import changed_digest, load_run_model, new_run, resume_run
 
 log = logging.getLogger(__name__)
 TASK = "charlm"
@@ -117,16 +117,10 @@ def resume_charlm(out: str, model_overrides: dict[str, Any] | None = None, train
     config, model_cfg, train = opt.resume_settings(out, TASK, ModelConfig, model_overrides, train_overrides)
     data = from_dict(DataConfig, config["data"])
     vocab = Vocabulary.from_json(read_json(os.path.join(out, "vocab.json"), "vocabulary"))
-    ckpt = load_checkpoint(out)
-    runtime = resolve_runtime(train.device, train.precision)
     _, train_ids, valid_ids, info = _prepare(data, vocab)
-    if info["train_sha256"] != config.get("corpus", {}).get("train_sha256"):
-        raise RnnkitError(f"the corpus {data.corpus} changed since this run started; resume needs the same text")
-    config["train"] = to_dict(train)
-    atomic_write_json(os.path.join(out, "config.json"), config)
-    model = build_model(model_cfg)
     task = CharLMTask(train_ids, valid_ids, train.batch_size, train.bptt, train.seed)
-    return Trainer(model, task, train, runtime, out, resume=ckpt).run(stop_after=stop_after)
+    return resume_run(out, config, train, build_model(model_cfg), task, changed_digest(info, config, data.corpus),
+                      stop_after)
 
 
 # -- the predictor ------------------------------------------------------------------------------

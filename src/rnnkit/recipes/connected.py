@@ -47,12 +47,11 @@ from ..losses.aligned import aligned_xent
 from ..losses.base import LossResult
 from ..losses.ctc import ctc_loss
 from ..models.model import ModelConfig, build_model
-from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
-from ..training.runtime import resolve_runtime
+from ..training.checkpoint import atomic_write_json, read_json
 from ..training.tasks import SequenceTask
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
-from .runs import load_run_model, new_run
+from .runs import load_run_model, new_run, resume_run
 # The command line (options, evaluate, transcribe) and the predictor live beside this module.
 from .connected_cli import COMMANDS, add_evaluate_arguments, add_train_arguments, evaluate_from_args  # noqa: F401
 from .connected_cli import resume_from_args, train_from_args  # noqa: F401
@@ -218,17 +217,12 @@ def resume_connected(out: str, model_overrides: dict[str, Any] | None = None,
     cfg = from_dict(ConnectedConfig, config["connected"])
     norm = Normalizer.from_json(read_json(os.path.join(out, "normalizer.json"), "feature statistics"))
     prons = {int(d): tuple(p) for d, p in config["pronunciations"].items()} or None
-    ckpt = load_checkpoint(out)
-    runtime = resolve_runtime(train.device, train.precision)
     features = from_dict(FeatureConfig, config["features"])
     train_ex, dev_ex, _, info = _prepare(cfg, features, norm, tuple(config["symbols"]), prons)
-    if info != config["data"]:
-        raise RnnkitError(f"the recordings under {cfg.data} changed since the run began ({config['data']} then, "
-                          f"{info} now): --resume would not continue the same run")
-    config["train"] = to_dict(train)
-    atomic_write_json(os.path.join(out, "config.json"), config)
+    changed = None if info == config["data"] else (
+        f"the recordings under {cfg.data} changed since the run began ({config['data']} then, {info} now)")
     task = make_task(train_ex, dev_ex, cfg, train)
-    return Trainer(build_model(model_cfg), task, train, runtime, out, resume=ckpt).run(stop_after=stop_after)
+    return resume_run(out, config, train, build_model(model_cfg), task, changed, stop_after)
 
 
 def load(run_dir: str, device: str = "cpu") -> Transcriber:

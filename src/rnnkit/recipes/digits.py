@@ -31,12 +31,11 @@ from ..errors import RnnkitError
 from ..losses.base import LossResult
 from ..losses.many_to_one import last_step_logits, many_to_one_xent
 from ..models.model import ModelConfig, build_model
-from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
-from ..training.runtime import resolve_runtime
+from ..training.checkpoint import atomic_write_json, read_json
 from ..training.tasks import SequenceTask
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
-from .runs import load_run_model, new_run
+from .runs import load_run_model, new_run, resume_run
 # The command-line half of this recipe (options, evaluate, classify) lives in digits_cli.
 from .digits_cli import COMMANDS, add_evaluate_arguments, add_train_arguments, evaluate_from_args  # noqa: F401
 from .digits_cli import resume_from_args, train_from_args  # noqa: F401
@@ -149,16 +148,11 @@ def resume_digits(out: str, model_overrides: dict[str, Any] | None = None,
     config, model_cfg, train = opt.resume_settings(out, TASK, ModelConfig, model_overrides, train_overrides)
     cfg = from_dict(DigitsConfig, config["digits"])
     norm = Normalizer.from_json(read_json(os.path.join(out, "normalizer.json"), "feature statistics"))
-    ckpt = load_checkpoint(out)
-    runtime = resolve_runtime(train.device, train.precision)
     train_examples, dev_examples, _, info = _prepare(cfg, from_dict(FeatureConfig, config["features"]), norm)
-    if info != config["recordings"]:
-        raise RnnkitError(f"the recordings under {cfg.data} changed since the run began ({config['recordings']} then, "
-                          f"{info} now): --resume would not continue the same run")
-    config["train"] = to_dict(train)
-    atomic_write_json(os.path.join(out, "config.json"), config)
+    changed = None if info == config["recordings"] else (
+        f"the recordings under {cfg.data} changed since the run began ({config['recordings']} then, {info} now)")
     task = make_task(train_examples, dev_examples, cfg, train)
-    return Trainer(build_model(model_cfg), task, train, runtime, out, resume=ckpt).run(stop_after=stop_after)
+    return resume_run(out, config, train, build_model(model_cfg), task, changed, stop_after)
 
 
 # -- the predictor ------------------------------------------------------------------------------

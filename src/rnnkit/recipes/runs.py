@@ -6,12 +6,12 @@ from typing import Any, Callable
 
 from torch import nn
 
-from ..configs import from_dict
+from ..configs import from_dict, to_dict
 from ..errors import RnnkitError
 from ..training.averaging import averaged_state
-from ..training.checkpoint import best_weights, load_checkpoint, read_json
+from ..training.checkpoint import atomic_write_json, best_weights, load_checkpoint, read_json
 from ..training.runtime import Runtime, resolve_runtime, seed_everything
-from ..training.trainer import TrainConfig
+from ..training.trainer import TrainConfig, Trainer
 
 
 def load_run_model(run_dir: str, config_cls: type, build: Callable[[Any], nn.Module], device: str = "cpu",
@@ -45,3 +45,24 @@ def new_run(out: str, train: TrainConfig) -> Runtime:
     runtime = resolve_runtime(train.device, train.precision)
     seed_everything(train.seed)
     return runtime
+
+
+def resume_run(out: str, config: dict[str, Any], train: TrainConfig, model: nn.Module, task: Any,
+               changed: str | None = None, stop_after: int | None = None) -> dict[str, float]:
+    """Continue the run in ``out`` from its last checkpoint: ``changed`` (what differs in the data
+    since the run began, or None) is refused; ``train`` (the run's settings with the overrides
+    :func:`options.resume_settings` allowed) is recorded in config.json, then the Trainer goes on."""
+    if changed:
+        raise RnnkitError(f"{changed}: --resume would not continue the same run")
+    ckpt = load_checkpoint(out)
+    runtime = resolve_runtime(train.device, train.precision)
+    config["train"] = to_dict(train)
+    atomic_write_json(os.path.join(out, "config.json"), config)
+    return Trainer(model, task, train, runtime, out, resume=ckpt).run(stop_after=stop_after)
+
+
+def changed_digest(info: dict[str, Any], config: dict[str, Any], path: str) -> str | None:
+    """Why the training data of a resumed run differ from the run's (by its SHA-256), or None."""
+    if info["train_sha256"] == config.get("corpus", {}).get("train_sha256"):
+        return None
+    return f"the training data {path} changed since this run started"

@@ -24,12 +24,11 @@ from ..errors import RnnkitError
 from ..losses.base import LossResult
 from ..losses.timesync import time_synchronous_xent
 from ..models.tagger import TaggerConfig, TaggerModel, build_tagger
-from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
-from ..training.runtime import resolve_runtime
+from ..training.checkpoint import atomic_write_json, read_json
 from ..training.tasks import SequenceTask
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
-from .runs import load_run_model, new_run
+from .runs import changed_digest, load_run_model, new_run, resume_run
 # The command-line half of this recipe (options, evaluate, tag) lives in tagger_cli.
 from .tagger_cli import COMMANDS, DATA_OPTIONS, MODEL_OPTIONS, add_evaluate_arguments, add_train_arguments  # noqa: F401
 from .tagger_cli import evaluate_from_args, model_options, train_options  # noqa: F401
@@ -146,15 +145,10 @@ def resume_tagger(out: str, model_overrides: dict[str, Any] | None = None,
     config, model_cfg, train = opt.resume_settings(out, TASK, TaggerConfig, model_overrides, train_overrides)
     data = from_dict(DataConfig, config["data"])
     vocab = TagVocab.from_json(read_json(os.path.join(out, "vocab.json"), "vocabulary"))
-    ckpt = load_checkpoint(out)
-    runtime = resolve_runtime(train.device, train.precision)
     _, train_examples, dev_examples, info = _prepare(data, vocab)
-    if info["train_sha256"] != config.get("corpus", {}).get("train_sha256"):
-        raise RnnkitError(f"the training file {data.train} changed since this run started; resume needs the same data")
-    config["train"] = to_dict(train)
-    atomic_write_json(os.path.join(out, "config.json"), config)
     task = make_task(vocab, train_examples, dev_examples, train)
-    return Trainer(build_tagger(model_cfg), task, train, runtime, out, resume=ckpt).run(stop_after=stop_after)
+    return resume_run(out, config, train, build_tagger(model_cfg), task, changed_digest(info, config, data.train),
+                      stop_after)
 
 
 # -- the predictor ------------------------------------------------------------------------------

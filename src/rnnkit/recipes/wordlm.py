@@ -26,12 +26,12 @@ from ..data.words import EOS, read_words, build_word_vocab
 from ..decoding.sampling import sample as _sample
 from ..errors import RnnkitError
 from ..models.model import ModelConfig, SequenceModel, build_model
-from ..training.checkpoint import atomic_write_json, load_checkpoint, read_json
+from ..training.checkpoint import atomic_write_json, read_json
 from ..training.runtime import Runtime, resolve_runtime
 from ..training.streams import StreamTask, stream_loss
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
-from .runs import load_run_model, new_run
+from .runs import changed_digest, load_run_model, new_run, resume_run
 # The command-line half of this recipe (options, evaluate, sample, embeddings) lives in wordlm_cli.
 from .wordlm_cli import COMMANDS, add_evaluate_arguments, add_train_arguments, evaluate_from_args  # noqa: F401
 from .wordlm_cli import resume_from_args, train_from_args  # noqa: F401
@@ -61,13 +61,16 @@ DEFAULT_MODELS: dict[str, dict[str, Any]] = {
     "tdnn": dict(cell="tdnn", embedding_dim=256, hidden_size=512, num_layers=1, window=5, dropout=0.3),
 }
 # Validation every 10 minutes (a pass over the 73k validation words takes a while); the weights of
-# the best validation loss are the model. Dropout from the start after one pass of ramp. Adam with
-# its second moment averaged over ~1000 steps (beta2 0.999, the char-LM has 0.99) at lr 1e-3: chosen
-# while chasing a training-loss spike that turned out to be the tied embedding's N(0, 1) start
-# (see SequenceModel), not tuned since.
-DEFAULT_TRAIN = TrainConfig(batch_size=32, bptt=70, lr=1e-3, beta2=0.999, warmup_steps=100, clip_norm=0.5, dropout_from=0.0,
+# the best validation loss are the model. Dropout from the start after one pass of ramp. LSTM: Adam
+# at 2e-3 (beta2 0.999) on 20 streams x 35 steps, chosen on 9-minute probes scored on the validation
+# text (benchmarks/wordlm_ptb.py; README): an hour gives about 6,000 steps, where 32 x 70 at 1e-3
+# gave 1,800 and under-fitted, and 32 x 70 at 3e-3 grew a cell state without bound (one validation
+# stream at ppl 10^21). TDNN: the first defaults (32 x 70, Adam 1e-3), not tuned since.
+DEFAULT_TRAIN = TrainConfig(batch_size=20, bptt=35, lr=2e-3, beta2=0.999, warmup_steps=100, clip_norm=0.5, dropout_from=0.0,
                             dropout_ramp=1.0, eval_interval=600.0, checkpoint_interval=300.0,
                             select="valid_loss", select_mode="min")
+DEFAULT_TRAINS: dict[str, TrainConfig] = {"lstm": DEFAULT_TRAIN,
+                                          "tdnn": replace(DEFAULT_TRAIN, batch_size=32, bptt=70, lr=1e-3)}
 
 
 class WordLMTask(StreamTask):
@@ -155,15 +158,9 @@ def resume_wordlm(out: str, model_overrides: dict[str, Any] | None = None, train
     config, model_cfg, train = opt.resume_settings(out, TASK, ModelConfig, model_overrides, train_overrides)
     data = from_dict(WordDataConfig, config["data"])
     vocab = Vocabulary.from_json(read_json(os.path.join(out, "vocab.json"), "vocabulary"))
-    ckpt = load_checkpoint(out)
-    runtime = resolve_runtime(train.device, train.precision)
     _, train_ids, valid_ids, info = prepare(data, vocab)
-    if info["train_sha256"] != config.get("corpus", {}).get("train_sha256"):
-        raise RnnkitError(f"the training text {data.train} changed since this run started; resume needs the same text")
-    config["train"] = to_dict(train)
-    atomic_write_json(os.path.join(out, "config.json"), config)
-    model = build_model(model_cfg)
-    return Trainer(model, _task(train_ids, valid_ids, train), train, runtime, out, resume=ckpt).run(stop_after=stop_after)
+    return resume_run(out, config, train, build_model(model_cfg), _task(train_ids, valid_ids, train),
+                      changed_digest(info, config, data.train), stop_after)
 
 
 # -- the predictor ------------------------------------------------------------------------------

@@ -31,15 +31,19 @@ MODEL_OPTIONS: list[opt.Option] = [
 def train_options() -> list[opt.Option]:
     from .wordlm import DEFAULT_TRAIN as D
 
-    return [("--batch-size", "batch_size", opt.positive_int, f"streams per batch (default {D.batch_size})"),
-            ("--bptt", "bptt", opt.positive_int, f"steps per truncated-BPTT segment (default {D.bptt})"),
+    from .wordlm import DEFAULT_TRAINS
+
+    T = DEFAULT_TRAINS["tdnn"]
+    return [("--batch-size", "batch_size", opt.positive_int, f"streams per batch (default {D.batch_size}, tdnn {T.batch_size})"),
+            ("--bptt", "bptt", opt.positive_int, f"steps per truncated-BPTT segment (default {D.bptt}, tdnn {T.bptt})"),
             ("--dropout-from", "dropout_from", opt.non_negative,
              f"passes over the text before dropout starts (default {D.dropout_from:g})"),
             ("--dropout-ramp", "dropout_ramp", opt.non_negative,
              f"passes over which dropout then rises to its rates (default {D.dropout_ramp:g})"),
             ("--patience", "patience", opt.non_negative_int,
              "stop after this many validations without a lower loss (default 0: never)"),
-            *opt.trainer_options(D)]
+            *[(flag, dest, kind, f"peak learning rate of AdamW (default {D.lr:g}, tdnn {T.lr:g})" if dest == "lr" else help)
+              for flag, dest, kind, help in opt.trainer_options(D)]]
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -68,14 +72,14 @@ def _model_args(args: argparse.Namespace) -> dict[str, Any]:
 def train_from_args(args: argparse.Namespace) -> None:
     """``rnnkit train wordlm --train FILE --out RUN ...``"""
     from ..configs import from_dict
-    from .wordlm import DEFAULT_TRAIN, WordDataConfig, train_wordlm
+    from .wordlm import DEFAULT_TRAINS, WordDataConfig, train_wordlm
 
     if not args.train:
         raise RnnkitError("give --train FILE, a text with one sentence a line (plain or .gz)")
     data = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
     train = opt.patience(opt.train_settings(args, train_options(), new_run=True))
     train_wordlm(args.out, from_dict(WordDataConfig, data), args.model or "lstm", _model_args(args),
-                 replace(DEFAULT_TRAIN, **train))
+                 replace(DEFAULT_TRAINS[args.model or "lstm"], **train))
 
 
 def resume_from_args(args: argparse.Namespace) -> None:
