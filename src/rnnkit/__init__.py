@@ -4,9 +4,9 @@
 >>> callable(rnnkit.load)
 True
 """
-from .api import DigitClassifier, LanguageModel, Tagger, Transcriber, WordLanguageModel, load
+from .api import Adder, DigitClassifier, LanguageModel, Tagger, Transcriber, WordLanguageModel, load
 from .errors import RnnkitError
 
 __version__ = "0.1.0"
-__all__ = ["DigitClassifier", "LanguageModel", "RnnkitError", "Tagger", "Transcriber", "WordLanguageModel", "load",
+__all__ = ["Adder", "DigitClassifier", "LanguageModel", "RnnkitError", "Tagger", "Transcriber", "WordLanguageModel", "load",
            "__version__"]

@@ -17,23 +17,27 @@
 
     cd = rnnkit.load("runs/cd")                     # a connected run: a Transcriber
     cd.transcribe(["phone.wav"], "lexicon")[0].digits   # (5, 5, 1, 2)
+
+    adder = rnnkit.load("runs/add")                 # an addition run: an Adder
+    adder.add(2 ** 100 + 1, 3)                      # any length, though trained on 8 bits
 """
 from __future__ import annotations
 
 from typing import Any
 
 from .recipes import RECIPES, task_of
+from .recipes.addition import Adder
 from .recipes.charlm import LanguageModel
 from .recipes.digits import DigitClassifier
 from .recipes.transcriber import Transcriber
 from .recipes.tagger import Tagger
 from .recipes.wordlm import WordLanguageModel
 
-__all__ = ["DigitClassifier", "LanguageModel", "Tagger", "Transcriber", "WordLanguageModel", "load"]
+__all__ = ["Adder", "DigitClassifier", "LanguageModel", "Tagger", "Transcriber", "WordLanguageModel", "load"]
 
 
 def load(run_dir: str, device: str = "cpu") -> Any:
     """The predictor of a run folder (fp32, on ``device``): the recipe named by its config.json's
     ``task`` decides which (:class:`LanguageModel` for charlm, :class:`WordLanguageModel` for wordlm,
-    :class:`Tagger` for tagger, :class:`DigitClassifier` for digits, :class:`Transcriber` for connected)."""
+    :class:`Tagger` for tagger, :class:`DigitClassifier` for digits, :class:`Transcriber` for connected, :class:`Adder` for addition)."""
     return RECIPES[task_of(run_dir)].load(run_dir, device)

@@ -1,7 +1,8 @@
 """The ``rnnkit`` command: subcommands that parse arguments and call one public function each.
 
 ``train TASK`` and each task's own commands (``sample``, ``tag``) come from the recipe registry
-(:mod:`rnnkit.recipes`); ``evaluate RUN`` asks the run's recipe for its options.
+(:mod:`rnnkit.recipes`); ``evaluate RUN`` asks the run's recipe for its options; ``diagnose
+gradient-flow`` is :mod:`rnnkit.gradflow`, ``decode`` the decoders over saved log-probabilities.
 
 Bad input ends with one line on stderr (``rnnkit: error: ...``) and exit status 2; Ctrl-C
 during training saves a checkpoint and exits 130.
@@ -27,6 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: ``train TASK`` and every recipe's own commands come from the registry."""
+    from .gradflow import add_arguments as add_gradflow_arguments
     from .recipes import RECIPES
     from .recipes.options import finite, positive_int
 
@@ -55,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=f"{help_text} ({', '.join(tasks)} runs)")
         cmd.add_argument("run", help="run folder")
         add_arguments(cmd)
+
+    dg = sub.add_parser("diagnose", help="look inside recurrent nets: gradient-flow")
+    what = dg.add_subparsers(dest="what", required=True, metavar="what", parser_class=_Parser, help="gradient-flow")
+    add_gradflow_arguments(what.add_parser("gradient-flow", help="the norm of d(loss at the last step)/d(h_t) "
+                                                                "against t, fresh and trained"))
 
     dc = sub.add_parser("decode", help="decode saved log-probabilities [B, T, C] (.npy, .npz, .safetensors)")
     dc.add_argument("file", help="log-probabilities: .npy, .npz or .safetensors (keys log_probs, lengths)")
@@ -103,12 +110,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_recipe(args: argparse.Namespace) -> int:
     """A recipe's own subcommand (``sample``, ``tag``): the run's recipe runs it, if it has it."""
-    from .recipes import RECIPES, recipe_of_run
+    from .recipes import RECIPES, a_run, recipe_of_run
 
     recipe = recipe_of_run(args.run)
     if args.command not in recipe.COMMANDS:
         tasks = " or ".join(name for name, r in RECIPES.items() if args.command in r.COMMANDS)
-        raise RnnkitError(f"{args.run} is a {recipe.TASK} run; this command needs a {tasks} run")
+        raise RnnkitError(f"{args.run} is {a_run(recipe.TASK)}; this command needs {a_run(tasks)}")
     recipe.COMMANDS[args.command][2](args.run, args)
     return 0
 
@@ -208,7 +215,14 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "decode": cmd_decode}
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from .gradflow import run_from_args
+
+    run_from_args(args)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "decode": cmd_decode, "diagnose": cmd_diagnose}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

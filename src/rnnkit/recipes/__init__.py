@@ -23,10 +23,10 @@ from types import ModuleType
 
 from ..errors import RnnkitError
 from ..training.checkpoint import read_json
-from . import charlm, connected, digits, tagger, wordlm
+from . import addition, charlm, connected, digits, tagger, wordlm
 
 RECIPES: dict[str, ModuleType] = {"charlm": charlm, "wordlm": wordlm, "tagger": tagger, "digits": digits,
-                                  "connected": connected}
+                                  "connected": connected, "addition": addition}
 
 
 def task_of(run_dir: str) -> str:
@@ -40,9 +40,18 @@ def task_of(run_dir: str) -> str:
     return task
 
 
+def a_run(task: str) -> str:
+    """'a charlm run', 'an addition run'.
+
+    >>> a_run("addition"), a_run("tagger")
+    ('an addition run', 'a tagger run')
+    """
+    return f"{'an' if task[:1] in 'aeiou' else 'a'} {task} run"
+
+
 def recipe_of_run(run_dir: str, needs: str | None = None) -> ModuleType:
     """The recipe that made ``run_dir``; with ``needs`` (a task name) any other task is an error."""
     task = task_of(run_dir)
     if needs is not None and task != needs:
-        raise RnnkitError(f"{run_dir} is a {task} run; this command needs a {needs} run")
+        raise RnnkitError(f"{run_dir} is {a_run(task)}; this command needs {a_run(needs)}")
     return RECIPES[task]
