@@ -3,7 +3,7 @@
     python benchmarks/addition.py --out /tmp/addition-bench [--hidden 2,4,8,16] [--examples 100,300,1000]
 
 **rnnkit.** ``rnnkit train addition --bits 8 --examples N --hidden-size H`` for each hidden size H
-and training-set size N (the defaults otherwise: an LSTM, 1,500 steps at most, the weights with
+and training-set size N (the defaults otherwise: an Elman net, 1,500 steps at most, the weights with
 the lowest loss on 500 dev pairs kept), then ``rnnkit evaluate RUN --bits 8,9,16,64,256,1024
 --json``: exact-match accuracy (every bit of the sum right) on 1,000 fresh random pairs per
 length (at 8 bits none of the training or dev pairs). The table marks the smallest net and
@@ -109,7 +109,7 @@ def table(rnn: list[dict], mlp: list[dict]) -> str:
     smallest = min(exact_everywhere, key=lambda r: (r["hidden"], r["examples"]), default=None)
     for r in rnn:
         mark = " *" if r is smallest else ""
-        lines.append(f"{'rnnkit LSTM, ' + str(r['hidden']) + ' units' + mark:<30} {r['examples']:>6} {r['train_s']:>6.1f}s "
+        lines.append(f"{'rnnkit Elman, ' + str(r['hidden']) + ' units' + mark:<30} {r['examples']:>6} {r['train_s']:>6.1f}s "
                      + " ".join(f"{100 * r['exact'][str(n)]:>6.2f}%" for n in LENGTHS))
     for m in mlp:
         lines.append(f"{'MLP 16-256-256-9, lr ' + format(m['lr'], 'g'):<30} {m['examples']:>6} {m['train_s']:>6.1f}s "

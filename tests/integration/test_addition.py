@@ -39,7 +39,7 @@ def test_cli_evaluate_and_add(run, capsys):
     # the trained adder's gradient flow (a feature model: it reads random frames of 2 values)
     assert main(["diagnose", "gradient-flow", "--run", run, "--cell", "none", "--length", "20", "--json"]) == 0
     (name, curve), = json.loads(capsys.readouterr().out)["steps_back"].items()
-    assert name == f"{run} (lstm)" and len(curve) == 20 and all(v >= 0 for v in curve)
+    assert name == f"{run} (rnn_tanh)" and len(curve) == 20 and all(v >= 0 for v in curve)
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -63,6 +63,9 @@ class TuneCheck:
     title: str = ""
     bars: int = 0
     errors: list[str] = field(default_factory=list)
+    # (start, duration, MIDI pitches) of every note, chord and rest (no pitches), in whole notes;
+    # repeats are played once
+    events: list[tuple[Fraction, Fraction, tuple[int, ...]]] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -81,9 +84,14 @@ class _Bars:
         self.check, self.meter, self.unit, self.meter_text = check, None, None, ""
         self.length, self.notes, self.opened_at_boundary = Fraction(0), 0, True
         self.suspect: str | None = None  # the error of a short bar, unless a section starts next
+        self.key: dict[str, int] = {}  # the key signature: letter -> semitones (+1 sharp, -1 flat)
+        self.accidentals: dict[int, int] = {}  # accidentals written in this bar: natural pitch -> semitones
+        self.time = Fraction(0)
+        self.tied = False  # a tie (-) after the last note: the next note of its pitch continues it
 
     def close(self, bar_line: str, end: bool = False) -> None:
         boundary = end or any(mark in bar_line for mark in BOUNDARY_BARS)
+        self.accidentals = {}
         if not self.notes:  # a bar line after a bar line (or at a line's start): one boundary more or less
             self.opened_at_boundary = self.opened_at_boundary or boundary
             if boundary:
@@ -109,12 +117,36 @@ class _Bars:
         self.close("||")
         self.suspect = None
 
-    def add(self, duration: Fraction) -> None:
+    def add(self, duration: Fraction, pitches: tuple[int, ...]) -> None:
         if self.suspect is not None:
             self.check.errors.append(self.suspect)
             self.suspect = None
         self.length += duration
         self.notes += 1
+        last = self.check.events[-1] if self.check.events else None
+        if self.tied and last and last[2] == pitches and last[0] + last[1] == self.time:  # C2-C: one longer note
+            self.check.events[-1] = (last[0], last[1] + duration, pitches)
+        else:
+            self.check.events.append((self.time, duration, pitches))
+        self.time += duration
+        self.tied = False
+
+    def stretch_last(self, factor: Fraction) -> None:
+        """A broken rhythm after the last note: it lasts ``factor`` times as long."""
+        start, duration, pitches = self.check.events[-1]
+        self.check.events[-1] = (start, duration * factor, pitches)
+        self.length += duration * (factor - 1)
+        self.time += duration * (factor - 1)
+
+    def pitch(self, accidental: str | None, letter: str, octave: str) -> int | None:
+        """The MIDI pitch of a note (middle C, written C, is 60), None for a rest; an accidental
+        holds to the end of the bar, the key signature elsewhere."""
+        if letter in "zx":
+            return None
+        natural = 60 + _SEMITONES[letter.upper()] + (12 if letter.islower() else 0) + 12 * (octave.count("'") - octave.count(","))
+        if accidental:
+            self.accidentals[natural] = _ACCIDENTALS[accidental]
+        return natural + self.accidentals.get(natural, self.key.get(letter.upper(), 0))
 
 
 def _set_field(key: str, value: str, bars: _Bars) -> None:
@@ -125,6 +157,35 @@ def _set_field(key: str, value: str, bars: _Bars) -> None:
         bars.unit = parse_fraction(value, "note length (L:)")
     elif key == "P":
         bars.start_section()
+    elif key == "K":
+        bars.key = key_signature(value)
+
+
+_SEMITONES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_ACCIDENTALS = {"^": 1, "^^": 2, "_": -1, "__": -2, "=": 0}
+_FIFTHS = {"F": -1, "C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5}  # each major key's sharps (flats < 0)
+_MODES = {"": 0, "maj": 0, "ion": 0, "m": -3, "min": -3, "aeo": -3, "mix": -1, "dor": -2, "phr": -4, "lyd": 1, "loc": -5}
+
+
+def key_signature(value: str) -> dict[str, int]:
+    """The sharps (+1) and flats (-1) of a K: field, by letter.
+
+    >>> key_signature("D"), key_signature("Gm"), key_signature("Ador"), key_signature("none")
+    ({'F': 1, 'C': 1}, {'B': -1, 'E': -1}, {'F': 1}, {})
+    """
+    text = value.strip().split("%")[0].strip()
+    if text.lower() in ("", "none") or text.upper() == "HP":
+        return {}
+    m = re.match(r"([A-G])([#b]?)\s*([A-Za-z]*)", text)
+    mode = m.group(3).lower()[:3] if m else ""
+    mode = "m" if m and m.group(3) in ("m", "M") else mode
+    if not m or mode not in _MODES:
+        raise RnnkitError(f"bad key (K:): {value.strip()!r}")
+    fifths = _FIFTHS[m.group(1)] + {"#": 7, "b": -7, "": 0}[m.group(2)] + _MODES[mode]
+    if abs(fifths) > 7:
+        raise RnnkitError(f"bad key (K:): {value.strip()!r}")
+    order = "FCGDAEB" if fifths > 0 else "BEADGCF"
+    return {letter: (1 if fifths > 0 else -1) for letter in order[:abs(fifths)]}
 
 
 def _default_unit(bars: _Bars) -> Fraction:
@@ -197,7 +258,10 @@ class _Line:
         line = self.line
         while self.i < len(line):
             c, rest = line[self.i], line[self.i:]
-            if c in " \t\\)-" or c in _DECORATION:
+            if c in " \t\\)" or c in _DECORATION:
+                self.i += 1
+            elif c == "-":
+                self.bars.tied = True
                 self.i += 1
             elif c in _CLOSERS:
                 end, error = _CLOSERS[c]
@@ -235,7 +299,8 @@ class _Line:
                 m = _NOTE.match(line, self.i)
                 if not m:
                     return f"unexpected {c!r} (not ABC)"
-                self.add(_multiplier(m.group(4), m.group(5)))
+                pitch = self.bars.pitch(m.group(1), m.group(2), m.group(3))
+                self.add(_multiplier(m.group(4), m.group(5)), () if pitch is None else (pitch,))
                 self.i = m.end()
         return None
 
@@ -258,7 +323,7 @@ class _Line:
             return f"broken rhythm {self.line[self.i:j]} after no note"
         longer, shorter = 2 - Fraction(1, 2 ** (j - self.i)), Fraction(1, 2 ** (j - self.i))
         first, self.pending = (longer, shorter) if c == ">" else (shorter, longer)
-        self.bars.length += self.last * (first - 1)
+        self.bars.stretch_last(first)
         self.i = j
         return None
 
@@ -283,18 +348,19 @@ class _Line:
             return f"bad chord {line[self.i:j + 1]!r}"
         m = re.match(r"(\d*)((?:/\d*)*)", line[j + 1:])
         self.i = j + 1 + m.end()
-        self.add(_multiplier(notes[0].group(4), notes[0].group(5)) * _multiplier(m.group(1), m.group(2)))
+        pitches = tuple(p for x in notes if (p := self.bars.pitch(x.group(1), x.group(2), x.group(3))) is not None)
+        self.add(_multiplier(notes[0].group(4), notes[0].group(5)) * _multiplier(m.group(1), m.group(2)), pitches)
         return None
 
-    def add(self, multiplier: Fraction) -> None:
-        """A note or chord of ``multiplier`` default lengths, in the tuplet and broken rhythm in force."""
+    def add(self, multiplier: Fraction, pitches: tuple[int, ...]) -> None:
+        """A note, chord or rest of ``multiplier`` default lengths, in the tuplet and broken rhythm in force."""
         duration = multiplier * _default_unit(self.bars)
         if self.tuplet[0] > 0:
             duration *= self.tuplet[1]
             self.tuplet[0] -= 1
         if self.pending is not None:
             duration, self.pending = duration * self.pending, None
-        self.bars.add(duration)
+        self.bars.add(duration, pitches)
         self.last = duration
 
 

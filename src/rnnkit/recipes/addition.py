@@ -62,9 +62,12 @@ class AdditionConfig:
         return self
 
 
-# One LSTM layer of 16 units over a projection of the two input bits to 8; Adam at 1e-2, batches
-# of 32, at most 1,500 steps (a few seconds on a CPU); the weights with the lowest dev loss kept.
-DEFAULT_MODEL = dict(cell="lstm", embedding_dim=8, hidden_size=16, num_layers=1, dropout=0.0)
+# The lecture's Elman net: one tanh layer of 16 units over a projection of the two input bits to
+# 8; Adam at 1e-2, batches of 32, at most 1,500 steps (about 10 s on a CPU); the weights with the
+# lowest dev loss kept. Chosen on a probe (README): Elman and GRU nets of 8 and 16 units, and an
+# LSTM of 8, were exact on 1,000 pairs at every length to 1,024 bits; an LSTM of 16 missed 4 of them
+# at 1,024 bits (its cell state is not bounded, and drifts over a thousand steps).
+DEFAULT_MODEL = dict(cell="rnn_tanh", embedding_dim=8, hidden_size=16, num_layers=1, dropout=0.0)
 DEFAULT_TRAIN = TrainConfig(batch_size=32, lr=1e-2, weight_decay=0.0, clip_norm=1.0, warmup_steps=20, max_steps=1500,
                             dropout_from=0.0, dropout_ramp=0.0, eval_interval=2.0, checkpoint_interval=30.0,
                             select="valid_loss", select_mode="min")

@@ -1,6 +1,6 @@
 """The addition recipe's command line: ``train addition`` options, ``evaluate`` and ``add``.
 
-    rnnkit train addition --bits 8 --examples 1000 --out runs/add [--hidden-size 16 --cell lstm]
+    rnnkit train addition --bits 8 --examples 1000 --out runs/add [--hidden-size 16 --cell rnn_tanh]
     rnnkit evaluate runs/add --bits 8,9,16,64,256,1024 [--pairs 1000] [--json]
     rnnkit add runs/add 1011 110            # binary in, binary out: 10001
 """
@@ -14,7 +14,7 @@ from . import options as opt
 
 DATA_OPTIONS = ("bits", "examples", "dev")
 MODEL_OPTIONS: list[opt.Option] = [
-    ("--cell", "cell", str, "lstm, gru, rnn_tanh or rnn_relu (default lstm)"),
+    ("--cell", "cell", str, "rnn_tanh (the Elman net, default), rnn_relu, gru or lstm"),
     ("--hidden-size", "hidden_size", opt.positive_int, "recurrent units (default 16)"),
     ("--embedding-dim", "embedding_dim", opt.positive_int, "size of the input bits' linear projection (default 8)"),
     ("--num-layers", "num_layers", opt.positive_int, "stacked recurrent layers (default 1)"),

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import RnnkitError
 from . import options as opt
-from .charlm import add_sample_arguments, print_samples  # one sample command for every language model
+from .charlm_cli import add_sample_arguments, print_samples  # one sample command for every language model
 
 DATA_OPTIONS = ("train", "valid", "max_vocab", "min_count")
 MODEL_OPTIONS: list[opt.Option] = [
