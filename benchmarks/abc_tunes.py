@@ -19,7 +19,7 @@ Two verdicts per tune:
   much malformed input silently; abc2midi names every line it cannot read. (Its own bar-length
   warnings are not used: it counts first and second endings as one bar.)
 
-A tune is valid when both say so.
+A tune is valid when both say so. ``bars``: the mean number of bars rnnkit read per tune.
 """
 from __future__ import annotations
 
@@ -58,9 +58,10 @@ def verdicts(tunes: list[str | None]) -> dict[str, float]:
     """Shares of ``tunes`` (None: a sample that never ended) valid by each check and by both."""
     ours = [t is not None and check_tune(t).valid for t in tunes]
     theirs = [t is not None and abc2midi_ok(t) for t in tunes]
-    n = len(tunes)
-    return {"tunes": n, "ended": sum(t is not None for t in tunes) / n, "rnnkit": sum(ours) / n,
-            "abc2midi": sum(theirs) / n, "both": sum(a and b for a, b in zip(ours, theirs)) / n}
+    n, ended = len(tunes), [t for t in tunes if t is not None]
+    return {"tunes": n, "ended": len(ended) / n, "rnnkit": sum(ours) / n,
+            "abc2midi": sum(theirs) / n, "both": sum(a and b for a, b in zip(ours, theirs)) / n,
+            "bars": sum(check_tune(t).bars for t in ended) / max(len(ended), 1)}
 
 
 def main() -> None:
@@ -84,10 +85,10 @@ def main() -> None:
     real = held_out_documents(lm, "test")
     rows = {f"sampled (T={args.temperature:g})": verdicts(samples), "real test tunes": verdicts(real)}
     print(f"run {args.run} (step {lm.step}); {args.samples} samples in {seconds:.0f} s, seed {args.seed}\n")
-    print(f"{'tunes':<22} {'n':>5} {'ended':>7} {'rnnkit':>8} {'abc2midi':>9} {'both':>7}")
+    print(f"{'tunes':<22} {'n':>5} {'ended':>7} {'rnnkit':>8} {'abc2midi':>9} {'both':>7} {'bars':>6}")
     for name, r in rows.items():
         print(f"{name:<22} {r['tunes']:>5} {100 * r['ended']:>6.0f}% {100 * r['rnnkit']:>7.0f}% "
-              f"{100 * r['abc2midi']:>8.0f}% {100 * r['both']:>6.0f}%")
+              f"{100 * r['abc2midi']:>8.0f}% {100 * r['both']:>6.0f}% {r['bars']:>6.1f}")
     shown = [t for t in samples if t is not None and check_tune(t).valid and abc2midi_ok(t)][:args.show]
     for t in shown:
         print("\n" + t)
