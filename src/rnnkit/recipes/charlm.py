@@ -9,7 +9,7 @@ import hashlib
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -116,6 +116,8 @@ def train_charlm(out: str, data: DataConfig = DataConfig(), model_overrides: dic
                  train: TrainConfig = DEFAULT_TRAIN, stop_after: int | None = None) -> dict[str, float]:
     """Train a new character LM into the run folder ``out``; returns the final validation metrics."""
     runtime = new_run(out, train)
+    if os.path.exists(data.corpus):  # a path (not a named corpus): absolute, so resume and --split work anywhere
+        data = replace(data, corpus=os.path.abspath(data.corpus))
     vocab, train_ids, valid_ids, info = _prepare(data, None)
     model_cfg = ModelConfig(num_outputs=len(vocab), vocab_size=len(vocab),
                             **{**DEFAULT_MODEL, **(model_overrides or {})}).validate()
