@@ -1,6 +1,7 @@
-"""ABC music notation: tunes split out of a text, and a strict check that every bar adds up.
+"""ABC music notation: a strict check that every bar of a tune adds up, and the tune's notes.
 
-A tune starts at an ``X:`` line and ends where the next one starts. Its header holds fields
+A tune starts at an ``X:`` line and ends where the next one starts (a collection splits with
+``rnnkit.data.documents.find_documents(text, "^X:")``). Its header holds fields
 (``T:`` title, ``M:`` meter, ``L:`` default note length, ``K:`` key, which ends the header);
 its body holds notes, rests, chords, tuplets and bar lines, and may change ``M:``, ``L:`` or
 ``K:`` on a line of its own or inline (``[M:3/4]``).
@@ -25,7 +26,6 @@ from fractions import Fraction
 
 from ..errors import RnnkitError
 
-TUNE_START = re.compile(r"^X:", re.MULTILINE)
 _FIELD = re.compile(r"^([A-Za-z]):(.*)$")
 _NOTE = re.compile(r"(\^{1,2}|_{1,2}|=)?([A-Ga-gzx])([',]*)(\d*)((?:/\d*)*)")
 _BAR = re.compile(r":*\|+\]?:*|\[\||::+|:\]")
@@ -33,16 +33,6 @@ _ENDING = re.compile(r"\[?\d+(?:[,-]\d+)*")
 _DECORATION = set(".~HLMOPSTuvJR")
 TUPLET_TIME = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}  # (p: p notes in the time of q; others: 2, or 3 in compound time
 BOUNDARY_BARS = ("||", "|]", "[|", ":", "::")  # a bar line containing one of these ends or starts a section
-
-
-def split_tunes(text: str) -> list[str]:
-    """The tunes of ``text``: each from an ``X:`` line up to the next (anything before the first is dropped).
-
-    >>> [t.splitlines()[0] for t in split_tunes("% a file\\nX:1\\nK:C\\nC|\\n\\nX:2\\nK:D\\nD|\\n")]
-    ['X:1', 'X:2']
-    """
-    starts = [m.start() for m in TUNE_START.finditer(text)]
-    return [text[a:b].strip() + "\n" for a, b in zip(starts, starts[1:] + [len(text)])]
 
 
 def parse_fraction(text: str, what: str) -> Fraction:
@@ -252,7 +242,7 @@ class _Line:
         self.line, self.bars, self.i = line, bars, 0
         self.pending: Fraction | None = None  # the factor a broken rhythm left for the next note
         self.tuplet = [0, Fraction(1)]  # notes left in a tuplet, their time factor
-        self.last: Fraction | None = None  # the duration of the last note or chord
+        self.after_note = False  # a note or chord has been read (a broken rhythm needs one before it)
 
     def read(self) -> str | None:
         line = self.line
@@ -319,7 +309,7 @@ class _Line:
         j = self.i
         while j < len(self.line) and self.line[j] == c:
             j += 1
-        if self.last is None:
+        if not self.after_note:
             return f"broken rhythm {self.line[self.i:j]} after no note"
         longer, shorter = 2 - Fraction(1, 2 ** (j - self.i)), Fraction(1, 2 ** (j - self.i))
         first, self.pending = (longer, shorter) if c == ">" else (shorter, longer)
@@ -361,7 +351,7 @@ class _Line:
         if self.pending is not None:
             duration, self.pending = duration * self.pending, None
         self.bars.add(duration, pitches)
-        self.last = duration
+        self.after_note = True
 
 
 def _read_body_line(line: str, bars: _Bars) -> str | None:

@@ -2,7 +2,8 @@
 meter changes pass; long bars, short bars inside a section and text that is not ABC fail."""
 import pytest
 
-from rnnkit.data.abc import check_tune, split_tunes
+from rnnkit.data.abc import check_tune
+from rnnkit.data.documents import find_documents
 
 HEADER = "X:1\nT:Test Tune\nM:{meter}\nL:{unit}\nK:G\n"
 
@@ -48,7 +49,7 @@ def test_broken_tunes_fail_with_the_reason(name):
 
 def test_tunes_split_at_x_lines():
     text = "% a collection\n\n" + GOOD["jig with a pick-up and its completion"] + "\n\n" + tune("G6|]").replace("X:1", "X:2")
-    tunes = split_tunes(text)
+    tunes, _ = find_documents(text, "^X:")
     assert [t.splitlines()[0] for t in tunes] == ["X:1", "X:2"]
     assert all(check_tune(t).valid for t in tunes)
     assert check_tune("T:no header\nK:G\nG|\n").errors == ["no X: header"]
