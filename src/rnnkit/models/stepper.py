@@ -39,10 +39,11 @@ class Matrix:
     def __init__(self, w: torch.Tensor, precision: str = "fp32"):
         self.precision = precision
         w = w.detach().float()
-        # torch._weight_int8pack_mm (2.13, AVX2 CPU) reads garbage past the end of a row whose length is
-        # not a multiple of 8 (a 650-unit LSTM gave logits off by 1e20, or NaN): int8 rows are padded
-        # with zero columns to a multiple of 8, and the inputs with zeros to match.
-        self.pad = (-w.shape[1]) % 8 if precision == "int8" else 0
+        # torch._weight_int8pack_mm (2.13) reads garbage past the end of a row whose length is not a
+        # multiple of its vector width: 8 on an AVX2 CPU (a 650-unit LSTM gave logits off by 1e20, or NaN),
+        # 16 for one input row on an AVX-512 CPU (24 and 136 wide rows: NaN, 1e22, a segfault). int8 rows
+        # are padded with zero columns to a multiple of 16, and the inputs with zeros to match.
+        self.pad = (-w.shape[1]) % 16 if precision == "int8" else 0
         if precision == "int8":
             w = nn.functional.pad(w, (0, self.pad))
             scales = w.abs().amax(1).clamp_min(1e-12) / 127.0
