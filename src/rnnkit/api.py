@@ -20,6 +20,9 @@
 
     adder = rnnkit.load("runs/add")                 # an addition run: an Adder
     adder.add(2 ** 100 + 1, 3)                      # any length, though trained on 8 bits
+
+    g2p = rnnkit.load("runs/g2p")                   # a g2p run: a G2P
+    g2p.pronounce("rnnkit")                         # ['R', 'N', 'K', 'IH', 'T'] or what it learnt
 """
 from __future__ import annotations
 
@@ -29,15 +32,17 @@ from .recipes import RECIPES, task_of
 from .recipes.addition import Adder
 from .recipes.charlm import LanguageModel
 from .recipes.digits import DigitClassifier
+from .recipes.g2p import G2P
 from .recipes.transcriber import Transcriber
 from .recipes.tagger import Tagger
 from .recipes.wordlm import WordLanguageModel
 
-__all__ = ["Adder", "DigitClassifier", "LanguageModel", "Tagger", "Transcriber", "WordLanguageModel", "load"]
+__all__ = ["Adder", "DigitClassifier", "G2P", "LanguageModel", "Tagger", "Transcriber", "WordLanguageModel", "load"]
 
 
 def load(run_dir: str, device: str = "cpu") -> Any:
     """The predictor of a run folder (fp32, on ``device``): the recipe named by its config.json's
     ``task`` decides which (:class:`LanguageModel` for charlm, :class:`WordLanguageModel` for wordlm,
-    :class:`Tagger` for tagger, :class:`DigitClassifier` for digits, :class:`Transcriber` for connected, :class:`Adder` for addition)."""
+    :class:`Tagger` for tagger, :class:`DigitClassifier` for digits, :class:`Transcriber` for connected, :class:`Adder` for addition,
+    :class:`G2P` for g2p)."""
     return RECIPES[task_of(run_dir)].load(run_dir, device)

@@ -31,3 +31,36 @@ def error_rate(refs: Sequence[Sequence], hyps: Sequence[Sequence]) -> float:
     errors = sum(edit_distance(r, h) for r, h in zip(refs, hyps))
     length = sum(len(r) for r in refs)
     return errors / length if length else float(errors > 0)
+
+
+def closest_reference(refs: Sequence[Sequence], hyp: Sequence) -> tuple[int, int]:
+    """(edit distance from ``hyp`` to the closest of ``refs``, that reference's length); of equally
+    close references, the longest (the lowest error rate).
+
+    >>> closest_reference([["R", "IY", "D"], ["R", "EH", "D"]], ["R", "EH", "D"])
+    (0, 3)
+    """
+    if not refs:
+        raise ValueError("no reference")
+    distances = [(edit_distance(r, hyp), len(r)) for r in refs]
+    best = min(d for d, _ in distances)
+    return best, max(n for d, n in distances if d == best)
+
+
+def alternatives_error_rates(refs: Sequence[Sequence[Sequence]], hyps: Sequence[Sequence]) -> dict[str, float]:
+    """Scores when each item has several correct answers (a word's pronunciations), as in the G2P
+    literature: an item is right if it equals any of its references (``sequence_error_rate``, the
+    word error rate of G2P); ``symbol_error_rate`` is the edit distance to the closest reference
+    over that reference's length, summed over items (the phoneme error rate).
+
+    >>> alternatives_error_rates([[["a", "b"], ["a", "c"]], [["d"]]], [["a", "c"], ["e", "d"]])
+    {'sequence_error_rate': 0.5, 'symbol_error_rate': 0.3333333333333333, 'items': 2}
+    """
+    if len(refs) != len(hyps):
+        raise ValueError(f"{len(refs)} reference sets but {len(hyps)} hypotheses")
+    wrong = errors = length = 0
+    for alternatives, hyp in zip(refs, hyps):
+        distance, n = closest_reference(alternatives, hyp)
+        wrong, errors, length = wrong + (distance > 0), errors + distance, length + n
+    return {"sequence_error_rate": wrong / max(len(refs), 1), "symbol_error_rate": errors / max(length, 1),
+            "items": len(refs)}

@@ -23,10 +23,10 @@ from types import ModuleType
 
 from ..errors import RnnkitError
 from ..training.checkpoint import read_json
-from . import addition, charlm, connected, digits, tagger, wordlm
+from . import addition, charlm, connected, digits, g2p, tagger, wordlm
 
 RECIPES: dict[str, ModuleType] = {"charlm": charlm, "wordlm": wordlm, "tagger": tagger, "digits": digits,
-                                  "connected": connected, "addition": addition}
+                                  "connected": connected, "addition": addition, "g2p": g2p}
 
 
 def task_of(run_dir: str) -> str:

@@ -18,15 +18,23 @@ from .runtime import Runtime
 Divergence = Callable[[torch.Tensor, Batch], LossResult]
 # metric(logits, batch) -> (sum, count) of e.g. correct labels, or edit errors and reference length
 Metric = Callable[[torch.Tensor, Batch], tuple[float, float]]
+# forward(model, batch, state) -> (logits, state): how the model reads a batch
+Forward = Callable[[nn.Module, Batch, "tuple[torch.Tensor, ...] | None"], tuple[torch.Tensor, tuple]]
+
+
+def read_inputs(model: nn.Module, batch: Batch, state: tuple[torch.Tensor, ...] | None) -> tuple[torch.Tensor, tuple]:
+    """The usual call: the model reads the batch's inputs and lengths."""
+    return model(batch.inputs, batch.lengths, state)
 
 
 class SequenceTask:
     """Train on shuffled padded batches; evaluate mean divergence and metrics on held-out batches."""
 
     def __init__(self, train: SequenceBatches, valid: SequenceBatches | None, divergence: Divergence,
-                 unit: str = "token", metrics: dict[str, Metric] | None = None):
+                 unit: str = "token", metrics: dict[str, Metric] | None = None, forward: Forward = read_inputs):
+        """``forward``: how the model reads a batch (an encoder-decoder reads the targets too)."""
         self.train, self.valid, self.divergence_fn, self.unit = train, valid, divergence, unit
-        self.metrics = metrics or {}
+        self.metrics, self.forward = metrics or {}, forward
 
     def next_batch(self) -> Batch:
         return self.train.next_batch()
@@ -51,7 +59,7 @@ class SequenceTask:
         for batch in self.valid:
             batch = batch.to(runtime.device)
             with runtime.autocast():
-                logits, _ = model(batch.inputs, batch.lengths, None)
+                logits, _ = self.forward(model, batch, None)
             r = self.divergence_fn(logits.float(), batch)
             total, count = total + float(r.total), count + float(r.count)
             for name, metric in self.metrics.items():

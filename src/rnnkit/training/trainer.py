@@ -45,6 +45,15 @@ class Task(Protocol):
     def passes(self) -> float: ...  # passes over the training data handed out so far
     def divergence(self, logits: torch.Tensor, batch: Batch) -> LossResult: ...
     def evaluate(self, model: nn.Module, runtime: Runtime) -> dict[str, float]: ...
+    # Optional: forward(model, batch, state) -> (logits, state), for a model that reads more of the
+    # batch than its inputs (an encoder-decoder reads the targets too); the default is
+    # model(batch.inputs, batch.lengths, state).
+
+
+def run_model(task: Task, model: nn.Module, batch: Batch, state: tuple[torch.Tensor, ...] | None):
+    """The model's outputs on ``batch``, the way ``task`` says it is called (see :class:`Task`)."""
+    call = getattr(task, "forward", None)
+    return call(model, batch, state) if call is not None else model(batch.inputs, batch.lengths, state)
 
 
 class TrainingInterrupted(RnnkitError):
@@ -180,7 +189,7 @@ class Trainer:
         batch = batch.to(self.runtime.device)
         state = None if batch.new_stream else _detach(self.state)
         with self.runtime.autocast():
-            logits, new_state = self.model(batch.inputs, batch.lengths, state)
+            logits, new_state = run_model(self.task, self.model, batch, state)
         result = self.task.divergence(logits, batch)
         penalty = getattr(self.model, "penalty", None)  # a model's own regulariser (SequenceModel: ar, tar)
         self.optimizer.zero_grad(set_to_none=True)
