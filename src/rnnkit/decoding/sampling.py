@@ -159,7 +159,7 @@ def resolve_precision(precision: str, device: torch.device, num_samples: int) ->
 @torch.no_grad()
 def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: int = 500, temperature: float = 1.0,
            top_k: int | None = None, top_p: float | None = None, seed: int | None = None, stop: str | None = None,
-           num_samples: int = 1, precision: str = "auto") -> list[str]:
+           num_samples: int = 1, precision: str = "auto", state: tuple[torch.Tensor, ...] | None = None) -> list[str]:
     """Generate ``num_samples`` continuations of ``prime`` (the prime itself is not returned).
 
     Each stream stops after ``length`` symbols or right after it writes ``stop`` (kept in the
@@ -169,7 +169,8 @@ def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: i
     draw that falls on a near tie).
     ``precision`` "bf16" or "int8" keeps the recurrent matrices in fewer bytes for speed (see
     :class:`~rnnkit.models.stepper.Matrix`), "fp32" is exact, "auto" (default) picks by
-    :func:`resolve_precision`.
+    :func:`resolve_precision`. ``state``: where each stream starts (each [num_layers, num_samples,
+    H]; a conditioned model's ``initial_state``), None for zeros.
     """
     check_sampling_args(length, temperature, top_k, top_p, num_samples)
     if precision != "auto" and precision not in PRECISIONS:
@@ -183,7 +184,7 @@ def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: i
     ids = encode_prime(vocab, prime).to(device)
     stepper = Stepper(model, precision)
     uniforms = Uniforms(seed, num_samples, device)
-    logits = stepper.prime(ids[None, :].expand(num_samples, -1))
+    logits = stepper.prime(ids[None, :].expand(num_samples, -1), state)
     chosen: list[torch.Tensor] = []
     texts = [""] * num_samples
     ends = [length] * num_samples

@@ -94,9 +94,10 @@ class RecurrentEncoder(nn.Module):
         per_dir = per_layer // (2 if rnn.bidirectional else 1)
         return [self.weight_drop(w) if i % per_dir == 1 else w for i, w in enumerate(weights)]
 
-    def outputs(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def outputs(self, x: torch.Tensor, lengths: torch.Tensor, state: State | None = None) -> torch.Tensor:
         """The outputs [B, T, H] of a padded batch, zero past each length, computed without packing:
-        the numbers of ``forward(x, lengths)[0]`` (to float rounding), no final state.
+        the numbers of ``forward(x, lengths, state)[0]`` (to float rounding), no final state.
+        ``state`` (None: zeros) is where each layer and direction starts, as in :meth:`forward`.
 
         The forward net runs over the padded rows as they are (the padding comes after every real
         step, so nothing before it changes); the backward net runs over each row reversed within
@@ -106,7 +107,7 @@ class RecurrentEncoder(nn.Module):
         (inference) the packed path is the faster one, and is taken.
         """
         if not torch.is_grad_enabled():
-            return self.forward(x, lengths)[0]
+            return self.forward(x, lengths, state)[0]
         rnn = self.rnn
         B, T = x.shape[:2]
         steps = torch.arange(T, device=x.device)[None, :]
@@ -122,6 +123,9 @@ class RecurrentEncoder(nn.Module):
             data = self.between(data) if k else data
             outs, layer = [], self.layer_weights(k)
             for d in range(dirs):
+                if state:  # this layer and direction's own start: rows k * dirs + d of the state
+                    row = slice(k * dirs + d, k * dirs + d + 1)
+                    h0 = (state[0][row], state[1][row]) if self.cell == "lstm" else state[0][row]
                 weights = layer[d * per_dir:(d + 1) * per_dir]
                 inp = data if d == 0 else data.gather(1, rev.expand_as(data))
                 out = _VF_RUN[self.cell](inp, h0, weights, rnn.bias, 1, 0.0, self.training, False, True)[0]

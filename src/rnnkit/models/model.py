@@ -59,6 +59,9 @@ class ModelConfig:
     weight_drop: float = 0.0  # DropConnect on the recurrent matrices
     ar: float = 0.0  # activation regularisation: ar * mean(dropped last-layer output ** 2)
     tar: float = 0.0  # temporal activation regularisation: tar * mean((h_t - h_{t-1}) ** 2)
+    # Single-input generation (the lecture's captioning shape): one of this many classes (a tune's
+    # kind) sets the recurrent net's initial state, see SequenceModel.initial_state. 0: none.
+    num_conditions: int = 0
 
     def validate(self) -> "ModelConfig":
         """Return self, or raise RnnkitError naming the first nonsense value."""
@@ -85,6 +88,11 @@ class ModelConfig:
             raise RnnkitError(f"weight-drop acts on recurrent matrices: it needs one of {', '.join(RNN_CELLS)}")
         if self.direct and self.cell != "tdnn":
             raise RnnkitError("direct connections are a tdnn option")
+        if self.num_conditions < 0:
+            raise RnnkitError(f"num_conditions must be >= 0, got {self.num_conditions}")
+        if self.num_conditions and (self.cell not in RNN_CELLS or self.bidirectional):
+            raise RnnkitError("a condition sets the initial state of a forward recurrent net: it needs one of "
+                              f"{', '.join(RNN_CELLS)}, not bidirectional")
         if self.bidirectional and self.cell not in RNN_CELLS:
             raise RnnkitError(f"bidirectional needs one of {', '.join(RNN_CELLS)}, not {self.cell}")
         if self.tie_weights:
@@ -143,25 +151,42 @@ class SequenceModel(nn.Module):
             # pytorch/examples and AWD-LSTM.
             nn.init.uniform_(self.input.weight, -0.1, 0.1)
             self.head.weight = self.input.weight
+        if cfg.num_conditions:
+            # One row per class holds every layer's initial state: a learnt linear map of the one-hot
+            # condition (h through tanh, as the recurrence keeps it; an LSTM's cell c as it is).
+            parts = 2 if cfg.cell == "lstm" else 1
+            self.condition = nn.Embedding(cfg.num_conditions, parts * cfg.num_layers * cfg.hidden_size)
+            nn.init.normal_(self.condition.weight, std=0.1)
         # The activation penalty (cfg.ar, cfg.tar) of the last training forward, for the trainer to add
         # to the divergence; None when there is none.
         self.penalty: torch.Tensor | None = None
+
+    def initial_state(self, conditions: torch.Tensor) -> State:
+        """The state [num_layers, B, H] (each of h, and c for an LSTM) that the classes
+        ``conditions`` [B] start the net in (a model built with ``num_conditions``)."""
+        cfg = self.config
+        if not cfg.num_conditions:
+            raise RnnkitError("this model was trained without conditions")
+        parts = 2 if cfg.cell == "lstm" else 1
+        rows = self.condition(conditions).view(-1, parts, cfg.num_layers, cfg.hidden_size).permute(1, 2, 0, 3)
+        h = torch.tanh(rows[0]).contiguous()
+        return (h, rows[1].contiguous()) if parts == 2 else (h,)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
         """inputs: ids [B, T] or features [B, T, F]; lengths [B] or None -> (logits [B, T, C], state).
 
-        With ``lengths``, no ``state`` and gradients on (training on separate sequences), the
-        state returned is empty: the batch's sequences end at different steps and none goes on.
+        With ``lengths`` and gradients on (training on separate sequences), the state returned is
+        empty: the batch's sequences end at different steps and none goes on.
         """
         x = self.input(inputs)
         if self.config.vocab_size is not None:
             x = self.embedding_dropout(x, inputs)
         x = self.input_dropout(x)  # [B, T, D]
-        if lengths is not None and state is None and torch.is_grad_enabled() and isinstance(self.encoder, RecurrentEncoder):
+        if lengths is not None and torch.is_grad_enabled() and isinstance(self.encoder, RecurrentEncoder):
             # Training on a padded batch of separate sequences: the same outputs without packing,
             # twice as fast on a CPU (RecurrentEncoder.outputs); no task reads such a batch's state.
-            return self._head(self.encoder.outputs(x, lengths)), ()
+            return self._head(self.encoder.outputs(x, lengths, state)), ()
         h, state = self.encoder(x, lengths, state)  # [B, T, H]
         return self._head(h), state
 

@@ -126,9 +126,10 @@ class Stepper:
             self._layers_state = [list(part.float().unbind(0)) for part in value]
 
     @torch.inference_mode()
-    def prime(self, ids: torch.Tensor) -> torch.Tensor:
-        """Run ``ids`` [B, T] through the whole-sequence path; returns logits [B, C] of the last step."""
-        logits, self.state = self.model(ids, None, None)
+    def prime(self, ids: torch.Tensor, state: State | None = None) -> torch.Tensor:
+        """Run ``ids`` [B, T] through the whole-sequence path from ``state`` (None: zeros; a
+        conditioned model's :meth:`initial_state`); returns logits [B, C] of the last step."""
+        logits, self.state = self.model(ids, None, state)
         return logits[:, -1].float()
 
     @torch.inference_mode()

@@ -23,10 +23,10 @@ from types import ModuleType
 
 from ..errors import RnnkitError
 from ..training.checkpoint import read_json
-from . import addition, charlm, connected, digits, g2p, tagger, wordlm
+from . import addition, charlm, connected, digits, g2p, tagger, tune, wordlm
 
 RECIPES: dict[str, ModuleType] = {"charlm": charlm, "wordlm": wordlm, "tagger": tagger, "digits": digits,
-                                  "connected": connected, "addition": addition, "g2p": g2p}
+                                  "connected": connected, "addition": addition, "g2p": g2p, "tune": tune}
 
 
 def task_of(run_dir: str) -> str:

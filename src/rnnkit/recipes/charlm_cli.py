@@ -140,7 +140,8 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
 def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``rnnkit sample RUN``."""
     p.add_argument("--prime", default="", help="text to start from (default: a newline)")
-    p.add_argument("--length", type=opt.non_negative_int, default=500, help="symbols to generate (default 500)")
+    p.add_argument("--length", type=opt.non_negative_int, default=None,
+                   help="symbols to generate (default 500; tune runs: up to 3000, ending with the tune)")
     p.add_argument("--temperature", type=opt.non_negative, default=1.0, help="0 is greedy (default 1.0)")
     p.add_argument("--top-k", type=opt.positive_int, default=None)
     p.add_argument("--top-p", type=opt.probability, default=None)
@@ -150,6 +151,8 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
                         "(runs trained with --documents)")
     p.add_argument("--midi", default=None, metavar="FILE.mid",
                    help="ABC samples: also write each as a MIDI file (with --num-samples N: FILE-1.mid ... FILE-N.mid)")
+    p.add_argument("--condition", default=None, metavar="KIND",
+                   help="tune runs: the kind of tune to generate (jig, reel, waltz, ...: the run's kinds)")
     p.add_argument("--num-samples", type=opt.positive_int, default=1, help="streams drawn as one batch")
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto",
@@ -163,16 +166,21 @@ def print_samples(load_lm: Callable[[str, str], Any], run: str, args: argparse.N
                   show: Callable[[str], str]) -> None:
     """The ``sample`` command of any language model: ``--num-samples`` continuations of ``--prime``
     from the model ``load_lm(run, device)``, each printed as ``show(continuation)``."""
-    check_sampling_args(args.length, args.temperature, args.top_k, args.top_p, args.num_samples)
     lm = load_lm(run, args.device)
+    length = args.length if args.length is not None else getattr(lm, "default_length", 500)
+    check_sampling_args(length, args.temperature, args.top_k, args.top_p, args.num_samples)
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                    stop=args.stop or None, precision=args.precision)
+    if args.condition is not None:
+        if not hasattr(lm, "kinds"):
+            raise RnnkitError("--condition picks the kind of tune: it needs a tune run")
+        options["condition"] = args.condition
     if args.stop == "":  # --stop alone
         if not getattr(lm, "documents", False):
             raise RnnkitError("--stop alone stops where the model ends a document: it needs a charlm run trained "
                               "with --documents (or give --stop STRING)")
         options["end_of_document"] = True
-    texts = lm.sample_many(args.num_samples, args.prime, args.length, **options)
+    texts = lm.sample_many(args.num_samples, args.prime, length, **options)
     for i, text in enumerate(texts):
         if args.num_samples > 1:
             print(f"--- sample {i + 1}")

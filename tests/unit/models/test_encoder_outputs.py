@@ -13,22 +13,32 @@ def _grads(module, x):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_outputs_and_gradients_equal_the_packed_stack(cell, bidirectional):
+@pytest.mark.parametrize("with_state", [False, True])
+def test_outputs_and_gradients_equal_the_packed_stack(cell, bidirectional, with_state):
+    """Also from a given initial state (a conditioned generator's): each layer and direction starts
+    from its own rows, as nn.LSTM's do, and the gradient reaches the state."""
     torch.manual_seed(0)
     enc = RecurrentEncoder(5, 6, num_layers=3, cell=cell, bidirectional=bidirectional).train()
     lengths = torch.tensor([4, 7, 1, 6])
     x = torch.randn(4, 7, 5, requires_grad=True)
+    rows = 3 * (2 if bidirectional else 1)
+    state = tuple(torch.randn(rows, 4, 6, requires_grad=True) for _ in range(2 if cell == "lstm" else 1))
     weights = torch.randn(4, 7, enc.output_size)  # a loss that weighs every output differently
-    out = enc.outputs(x, lengths)
+    out = enc.outputs(x, lengths, state if with_state else None)
     (out * weights).sum().backward()
-    got = _grads(enc, x)
+    got = _grads(enc, x) + [s.grad.clone() for s in state if with_state]
     enc.zero_grad()
     x.grad = None
-    ref, _ = _run(enc.rnn, x, lengths)
+    for s in state:
+        s.grad = None
+    hx = None if not with_state else state if cell == "lstm" else state[0]
+    ref, _ = _run(enc.rnn, x, lengths, hx)
+    assert not with_state or not torch.allclose(ref, _run(enc.rnn, x, lengths)[0], atol=1e-3)  # the state matters
     (ref * weights).sum().backward()
+    got_ref = _grads(enc, x) + [s.grad.clone() for s in state if with_state]
     # Same sums in another order (one direction at a time, reversed rows): fp32 rounding only.
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
-    for a, b in zip(got, _grads(enc, x)):
+    for a, b in zip(got, got_ref):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     assert (out[2, 1:] == 0).all() and (out[0, 4:] == 0).all()  # zero past each length
 

@@ -1,0 +1,226 @@
+"""Single-input sequence generation: a whole folk tune (ABC) from one choice, the kind of tune.
+
+    rnnkit train tune --data ../shared/data/nottingham_abc/ABC_cleaned --out runs/tunes
+    rnnkit sample runs/tunes --condition jig --num-samples 20
+    rnnkit evaluate runs/tunes --samples 100 --json
+
+The lecture's captioning shape: one input sets the generator going and the sequence follows. The
+kind (:mod:`rnnkit.data.tunes`: ``jigs``, ``reels``, ``waltzes``, ``hornpipe``, ...) selects the
+recurrent net's initial state (``ModelConfig.num_conditions``, :meth:`SequenceModel.initial_state`);
+from there a character LSTM writes the tune, header included (``M:`` meter, ``K:`` key), one
+character fed back at a time, until it writes the end mark. ``--no-condition`` trains the same
+net from a zero state on the same tunes: the unconditioned model to compare with.
+
+Tunes are split by a seeded shuffle into train, valid (model selection: the lowest nats/char) and
+test; each is read after an end mark (the start symbol) and trained to end with one.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from ..configs import from_dict, to_dict
+from ..data.batching import Batch, SequenceBatches
+from ..data.documents import END
+from ..data.tunes import Tune, find_kind, kind_meters, read_tunes
+from ..data.vocab import Vocabulary
+from ..decoding.sampling import sample as _sample
+from ..errors import RnnkitError
+from ..losses.base import LossResult
+from ..losses.timesync import time_synchronous_xent
+from ..models.model import ModelConfig, SequenceModel, build_model
+from ..training.checkpoint import atomic_write_json, read_json
+from ..training.tasks import SequenceTask
+from ..training.trainer import TrainConfig, Trainer
+from . import options as opt
+from .runs import changed_digest, load_run_model, new_run, resume_run
+
+from .tune_cli import COMMANDS, add_evaluate_arguments, add_train_arguments, evaluate_from_args  # noqa: F401
+from .tune_cli import resume_from_args, train_from_args  # noqa: F401
+
+log = logging.getLogger(__name__)
+TASK = "tune"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The tune collection, its split, and whether the kind conditions the generator."""
+
+    data: str = ""
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    condition: bool = True  # False: the same net from a zero state (the unconditioned comparison)
+
+
+# Chosen on the valid tunes of the Nottingham collection (README, "Tunes from one choice").
+DEFAULT_MODEL = dict(cell="lstm", embedding_dim=64, hidden_size=512, num_layers=2, dropout=0.2)
+DEFAULT_TRAIN = TrainConfig(batch_size=32, lr=3e-3, weight_decay=0.01, clip_norm=1.0, warmup_steps=50,
+                            dropout_from=0.0, dropout_ramp=0.0, eval_interval=30.0, checkpoint_interval=120.0,
+                            select="valid_loss", select_mode="min")
+
+
+def split_tunes(tunes: list[Tune], data: DataConfig) -> dict[str, list[Tune]]:
+    """A seeded shuffle dealt into valid, test and train (at least one each for a fraction above 0)."""
+    v, t = data.valid_fraction, data.test_fraction
+    if v < 0 or t < 0 or v + t >= 1:
+        raise RnnkitError(f"valid and test fractions must be >= 0 and sum below 1, got {v} and {t}")
+    order = list(range(len(tunes)))
+    random.Random(data.split_seed).shuffle(order)
+    n_valid = max(1, round(v * len(tunes))) if v > 0 else 0
+    n_test = max(1, round(t * len(tunes))) if t > 0 else 0
+    if n_valid + n_test >= len(tunes):
+        raise RnnkitError(f"{len(tunes)} tunes are too few to hold out {n_valid} for validation and {n_test} for test")
+    picked = [tunes[i] for i in order]
+    return {"valid": picked[:n_valid], "test": picked[n_valid:n_valid + n_test], "train": picked[n_valid + n_test:]}
+
+
+def examples(tunes: Sequence[Tune], vocab: Vocabulary, kinds: Sequence[str]) -> list[tuple]:
+    """(end mark + tune [T], tune + end mark [T], None, kind id) of each tune of a known kind."""
+    out = []
+    for tune in tunes:
+        if tune.kind in kinds:
+            ids = torch.from_numpy(vocab.encode(END + tune.text + END))
+            out.append((ids[:-1], ids[1:], None, kinds.index(tune.kind)))
+    return out
+
+
+# -- the task -----------------------------------------------------------------------------------
+def divergence(logits: torch.Tensor, batch: Batch) -> LossResult:
+    return time_synchronous_xent(logits, batch.targets)
+
+
+def read_conditions(model: SequenceModel, batch: Batch, state: Any) -> tuple[torch.Tensor, tuple]:
+    """The net starts from each tune's kind (or from zeros, unconditioned), reads the tune."""
+    start = model.initial_state(batch.conditions) if model.config.num_conditions else None
+    return model(batch.inputs, batch.lengths, start)
+
+
+def make_task(train: list, valid: list | None, cfg: TrainConfig) -> SequenceTask:
+    held_out = SequenceBatches(sorted(valid, key=lambda e: len(e[0])), 32, shuffle=False) if valid else None
+    return SequenceTask(SequenceBatches(train, cfg.batch_size, cfg.seed, bucket=20), held_out, divergence,
+                        unit="char", forward=read_conditions)
+
+
+def _prepare(data: DataConfig, vocab: Vocabulary | None, kinds: list[str] | None):
+    if not data.data:
+        raise RnnkitError("give --data FOLDER (or FILE.abc) of ABC tunes")
+    parts = split_tunes(read_tunes(data.data), data)
+    train = parts["train"]
+    vocab = vocab or Vocabulary.build_chars(END + "".join(t.text for t in train))
+    kinds = kinds or sorted({t.kind for t in train})
+    digest = hashlib.sha256("\0".join(f"{t.kind}\0{t.text}" for t in train).encode("utf-8")).hexdigest()[:16]
+    counts = {k: sum(t.kind == k for t in train) for k in kinds}
+    info = {"tunes": {p: len(v) for p, v in parts.items()}, "train_sha256": digest, "train_tunes_by_kind": counts,
+            "train_chars": sum(len(t.text) for t in train), "chars": len(vocab)}
+    log.info("%s: %d tunes to train on (%s), %d valid, %d test; %d characters", data.data, len(train),
+             ", ".join(f"{k} {n}" for k, n in counts.items()), len(parts["valid"]), len(parts["test"]), len(vocab))
+    return vocab, kinds, parts, info
+
+
+def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | None = None,
+               train: TrainConfig = DEFAULT_TRAIN, stop_after: int | None = None) -> dict[str, float]:
+    """Train a new tune generator into the run folder ``out``; returns the final valid metrics."""
+    runtime = new_run(out, train)
+    vocab, kinds, parts, info = _prepare(data, None, None)
+    model_cfg = ModelConfig(vocab_size=len(vocab), num_outputs=len(vocab), num_conditions=len(kinds) if data.condition else 0,
+                            **{**DEFAULT_MODEL, **(model_overrides or {})}).validate()
+    model = build_model(model_cfg)
+    os.makedirs(out, exist_ok=True)
+    atomic_write_json(os.path.join(out, "vocab.json"), {"chars": vocab.to_json(), "kinds": kinds,
+                                                        "meters": kind_meters(parts["train"])})
+    atomic_write_json(os.path.join(out, "config.json"), {
+        "task": TASK, "model": to_dict(model_cfg), "train": to_dict(train), "data": to_dict(data), "corpus": info,
+        "runtime": {"device": str(runtime.device), "precision": runtime.precision}})
+    log.info("tune: %s, %.2fM parameters, %s %s", f"conditioned on {len(kinds)} kinds" if data.condition else
+             "unconditioned", model.num_parameters() / 1e6, runtime.device, runtime.precision)
+    task = make_task(examples(parts["train"], vocab, kinds), examples(parts["valid"], vocab, kinds), train)
+    return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
+
+
+def read_tune_vocab(run_dir: str) -> tuple[Vocabulary, list[str], dict[str, list[str]]]:
+    data = read_json(os.path.join(run_dir, "vocab.json"), "vocabulary")
+    try:
+        return Vocabulary.from_json(data["chars"]), list(data["kinds"]), dict(data["meters"])
+    except (KeyError, TypeError):
+        raise RnnkitError(f"{run_dir}/vocab.json is not a tune vocabulary") from None
+
+
+def resume_tune(out: str, model_overrides: dict[str, Any] | None = None,
+                train_overrides: dict[str, Any] | None = None, stop_after: int | None = None) -> dict[str, float]:
+    """Continue the tune run in ``out`` exactly where its last checkpoint stopped."""
+    config, model_cfg, train = opt.resume_settings(out, TASK, ModelConfig, model_overrides, train_overrides)
+    data = from_dict(DataConfig, config["data"])
+    vocab, kinds, _ = read_tune_vocab(out)
+    _, _, parts, info = _prepare(data, vocab, kinds)
+    task = make_task(examples(parts["train"], vocab, kinds), examples(parts["valid"], vocab, kinds), train)
+    return resume_run(out, config, train, build_model(model_cfg), task, changed_digest(info, config, data.data), stop_after)
+
+
+# -- the predictor ------------------------------------------------------------------------------
+@dataclass
+class TuneGenerator:
+    """A trained tune generator (what ``rnnkit.load`` returns for a tune run)."""
+
+    model: SequenceModel
+    vocab: Vocabulary
+    kinds: list[str]  # the conditions it knows (every kind of its training tunes)
+    meters: dict[str, list[str]]  # each kind's meters in its training tunes (data.tunes.kind_meters)
+    config: dict[str, Any]
+    step: int
+    documents = True  # each sample is one whole tune, ended where the model ends it
+    default_length = 3000  # characters at most (the longest Nottingham tune has 1,352)
+
+    @property
+    def conditioned(self) -> bool:
+        return bool(self.model.config.num_conditions)
+
+    def kind(self, name: str) -> str:
+        """The kind ``name`` names (``jig`` or ``jigs``); another is an error listing the valid ones."""
+        found = find_kind(name, self.kinds) if isinstance(name, str) else None
+        if found is None:
+            raise RnnkitError(f"this model was not trained on {name!r} tunes; its kinds: {', '.join(self.kinds)}")
+        return found
+
+    def generate(self, condition: str | None = None, **kwargs: Any) -> str:
+        """One tune of the kind ``condition`` (see :meth:`sample_many`)."""
+        return self.sample_many(1, condition=condition, **kwargs)[0]
+
+    def sample_many(self, num_samples: int, prime: str = "", length: int | None = None, condition: str | None = None,
+                    end_of_document: bool = True, **kwargs: Any) -> list[str]:
+        """``num_samples`` tunes, each started from the kind ``condition`` (required for a
+        conditioned model, refused by an unconditioned one) and ``prime``, ended where the model
+        writes the end mark (or after ``length`` characters); sampling options as
+        :func:`rnnkit.decoding.sampling.sample`."""
+        if self.conditioned and condition is None:
+            raise RnnkitError(f"give the kind of tune to generate (--condition): one of {', '.join(self.kinds)}")
+        if not self.conditioned and condition is not None:
+            raise RnnkitError("this run was trained with --no-condition: it takes no --condition")
+        state = None
+        if condition is not None:
+            ids = torch.full((num_samples,), self.kinds.index(self.kind(condition)), dtype=torch.long)
+            state = self.model.initial_state(ids.to(next(self.model.parameters()).device))
+        kwargs["stop"] = kwargs.get("stop") or END
+        texts = _sample(self.model, self.vocab, END + prime, self.default_length if length is None else length,
+                        num_samples=num_samples, state=state, **kwargs)
+        return [prime + (t[:-1] if t.endswith(END) else t) for t in texts]
+
+
+def load(run_dir: str, device: str = "cpu") -> TuneGenerator:
+    """The kept (lowest valid nats/char) weights of a tune run folder, for generation."""
+    model, config, step = load_run_model(run_dir, ModelConfig, build_model, device)
+    vocab, kinds, meters = read_tune_vocab(run_dir)
+    return TuneGenerator(model=model, vocab=vocab, kinds=kinds, meters=meters, config=config, step=step)
+
+
+def held_out(run_dir: str, split: str) -> list[Tune]:
+    """The run's own valid or test tunes."""
+    config = read_json(os.path.join(run_dir, "config.json"), "run configuration")
+    data = from_dict(DataConfig, config["data"])
+    return split_tunes(read_tunes(data.data), data)[split]

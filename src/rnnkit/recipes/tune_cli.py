@@ -1,0 +1,166 @@
+"""The tune recipe's command line: ``train tune`` options and ``evaluate``; ``sample`` is the
+language models' shared command with ``--condition KIND``.
+
+    rnnkit train tune --data ABC_FOLDER --out runs/tunes [--no-condition]
+    rnnkit evaluate runs/tunes [--split valid|test] [--samples 100] [--temperature 1.0] [--json]
+
+``evaluate`` scores the run's held-out tunes (nats/char, each read from its own kind) and draws
+``--samples`` tunes of every kind with at least ``--min-tunes`` training tunes, counting the
+share whose meter is one of the kind's (its training tunes' meters, ``data.tunes.kind_meters``)
+and whose every bar adds up (``data.abc.check_tune``). An unconditioned run draws ``--samples``
+tunes in all, and each kind's share counts those of them that would pass for that kind.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+from . import options as opt
+from .charlm_cli import add_sample_arguments, print_samples
+
+DATA_OPTIONS = ("data", "valid_fraction", "test_fraction", "split_seed")
+MODEL_OPTIONS: list[opt.Option] = [
+    ("--embedding-dim", "embedding_dim", opt.positive_int, "character embedding size (default 64)"),
+    ("--hidden-size", "hidden_size", opt.positive_int, "units per layer (default 512)"),
+    ("--num-layers", "num_layers", opt.positive_int, "LSTM layers (default 2)"),
+    ("--dropout", "dropout", opt.fraction, "dropout on the input, between layers and before the head (default 0.2)"),
+]
+
+
+def train_options() -> list[opt.Option]:
+    from .tune import DEFAULT_TRAIN
+
+    return [("--batch-size", "batch_size", opt.positive_int, f"tunes per batch (default {DEFAULT_TRAIN.batch_size})"),
+            ("--patience", "patience", opt.non_negative_int, "stop after this many evaluations without a lower "
+                                                             "valid loss (default: none)"),
+            *opt.trainer_options(DEFAULT_TRAIN)]
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``rnnkit train tune``."""
+    p.add_argument("--data", default=None, metavar="PATH", help="an .abc file or a folder of them")
+    p.add_argument("--valid-fraction", type=opt.fraction, default=None, help="share of tunes for validation (default 0.1)")
+    p.add_argument("--test-fraction", type=opt.fraction, default=None, help="share of tunes for test (default 0.1)")
+    p.add_argument("--split-seed", type=int, default=None, help="seed of the split by tune (default 0)")
+    p.add_argument("--no-condition", action="store_true",
+                   help="start every tune from a zero state (the unconditioned model, to compare with)")
+    opt.add_run_arguments(p)
+    opt.add_options(p, MODEL_OPTIONS)
+    opt.add_options(p, train_options())
+
+
+def train_from_args(args: argparse.Namespace) -> None:
+    """``rnnkit train tune --data PATH --out RUN ...``"""
+    import os
+    from dataclasses import replace
+
+    from .tune import DEFAULT_TRAIN, DataConfig, train_tune
+
+    given = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
+    if "data" in given:
+        given["data"] = os.path.abspath(given["data"])  # --resume and evaluate find it from any folder
+    data = DataConfig(**given, condition=not args.no_condition)
+    train = opt.train_settings(args, train_options(), new_run=True)
+    train_tune(args.out, data, opt.given(args, MODEL_OPTIONS), replace(DEFAULT_TRAIN, **opt.patience(train)))
+
+
+def resume_from_args(args: argparse.Namespace) -> None:
+    """``rnnkit train tune --resume RUN ...``"""
+    from ..errors import RnnkitError
+    from .tune import resume_tune
+
+    opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
+    if args.no_condition:
+        raise RnnkitError("--resume reads the run's own settings; drop --no-condition")
+    resume_tune(args.resume, opt.given(args, MODEL_OPTIONS),
+                opt.patience(opt.train_settings(args, train_options(), new_run=False)))
+
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``rnnkit evaluate RUN`` for a tune run."""
+    p.add_argument("--split", choices=["valid", "test"], default="test", help="held-out tunes to score (default test)")
+    p.add_argument("--samples", type=opt.non_negative_int, default=100,
+                   help="tunes to generate per kind (unconditioned: in all); 0: none (default 100)")
+    p.add_argument("--min-tunes", type=opt.positive_int, default=30,
+                   help="generate for the kinds with at least this many training tunes (default 30)")
+    p.add_argument("--temperature", type=opt.non_negative, default=1.0, help="sampling temperature (default 1.0)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def score_held_out(gen: Any, tunes: list) -> dict[str, float]:
+    """Nats per character of ``tunes`` (end marks included), each read from its own kind."""
+    import torch
+
+    from ..data.batching import SequenceBatches
+    from .tune import examples, read_conditions
+
+    items = examples(tunes, gen.vocab, gen.kinds)
+    total, count = 0.0, 0
+    gen.model.eval()
+    with torch.no_grad():
+        for batch in SequenceBatches(items, 32, shuffle=False):
+            logits, _ = read_conditions(gen.model, batch, None)
+            r = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), batch.targets.flatten(),
+                                                  ignore_index=-100, reduction="sum")
+            total, count = total + float(r), count + int((batch.targets != -100).sum())
+    return {"tunes": len(items), "chars": count, "nats_per_char": total / max(count, 1),
+            "bits_per_char": total / max(count, 1) / math.log(2)}
+
+
+def check_generated(tunes: list[str], meters: list[str]) -> dict[str, float]:
+    """Shares of ``tunes`` whose meter is one of ``meters``, whose bars all add up, and both."""
+    from ..data.abc import check_tune
+    from ..data.tunes import meter_of
+
+    fits = [meter_of(t) in meters for t in tunes]
+    valid = [check_tune(t).valid for t in tunes]
+    n = max(len(tunes), 1)
+    return {"samples": len(tunes), "meter_fits": sum(fits) / n, "bars_add_up": sum(valid) / n,
+            "both": sum(f and v for f, v in zip(fits, valid)) / n}
+
+
+def generation_report(gen: Any, samples: int, min_tunes: int, temperature: float, seed: int) -> dict[str, Any]:
+    """Per kind with at least ``min_tunes`` training tunes, :func:`check_generated` of new tunes."""
+    counts = gen.config["corpus"]["train_tunes_by_kind"]
+    kinds = [k for k in gen.kinds if counts.get(k, 0) >= min_tunes]
+    out: dict[str, Any] = {}
+    if samples == 0 or not kinds:
+        return out
+    drawn = None if gen.conditioned else gen.sample_many(samples, temperature=temperature, seed=seed)
+    for kind in kinds:
+        tunes = gen.sample_many(samples, condition=kind, temperature=temperature, seed=seed) if gen.conditioned else drawn
+        out[kind] = {"meters": gen.meters.get(kind, []), **check_generated(tunes, gen.meters.get(kind, []))}
+    return out
+
+
+def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
+    """Held-out nats/char and the generated tunes' meters and bars."""
+    from .tune import held_out, load
+
+    gen = load(run, args.device)
+    result = {"split": args.split, "step": gen.step, "conditioned": gen.conditioned,
+              **score_held_out(gen, held_out(run, args.split)), "temperature": args.temperature,
+              "generated": generation_report(gen, args.samples, args.min_tunes, args.temperature, args.seed)}
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"{args.split}: {result['tunes']} tunes, {result['nats_per_char']:.4f} nats/char "
+          f"({result['bits_per_char']:.4f} bits/char)")
+    for kind, r in result["generated"].items():
+        print(f"{kind:>12}: {r['samples']} generated, meter {'/'.join(r['meters'])} {100 * r['meter_fits']:.0f}%, "
+              f"bars add up {100 * r['bars_add_up']:.0f}%, both {100 * r['both']:.0f}%")
+
+
+def sample_from_args(run: str, args: argparse.Namespace) -> None:
+    """``rnnkit sample RUN --condition KIND``: whole tunes."""
+    from .tune import load
+
+    print_samples(load, run, args, lambda text: text)
+
+
+# The language models' shared command (its options include --condition).
+COMMANDS = {"sample": ("generate text from a language model", add_sample_arguments, sample_from_args)}

@@ -1,0 +1,156 @@
+"""The tune recipe on a toy collection the tests write: the kind of tune alone sets the generator
+going and decides the meter it writes; the unconditioned model cannot be asked; the command line
+(train, sample --condition, evaluate) works and fails in one line."""
+import glob
+import json
+import math
+from collections import Counter
+
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.cli import main
+from rnnkit.data.tunes import meter_of
+from rnnkit.errors import RnnkitError
+from rnnkit.recipes.tune import DataConfig, TuneGenerator, resume_tune, train_tune
+from rnnkit.training.metrics import read_metrics
+from rnnkit.training.trainer import TrainConfig, TrainingInterrupted
+from tune_data import write_collection
+
+SMALL = dict(embedding_dim=16, hidden_size=64, num_layers=1, dropout=0.0)
+SMALL_FLAGS = ["--embedding-dim", "16", "--hidden-size", "64", "--num-layers", "1", "--dropout", "0",
+               "--batch-size", "8", "--lr", "0.01", "--precision", "fp32", "--no-progress"]
+
+
+def _cfg(**kw):
+    base = dict(batch_size=8, lr=1e-2, warmup_steps=10, weight_decay=0.0, clip_norm=1.0, dropout_from=0.0,
+                dropout_ramp=0.0, max_steps=500, eval_interval=0, checkpoint_interval=1e9, log_interval=1,
+                precision="fp32", device="cpu", progress=False, select="valid_loss", select_mode="min")
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory):
+    return str(write_collection(tmp_path_factory.mktemp("tunes") / "abc", per_kind=15))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, collection):
+    out = tmp_path_factory.mktemp("tune") / "run"
+    train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1), SMALL, _cfg())
+    return out
+
+
+def test_the_kind_alone_decides_the_meter(trained):
+    """Greedy tunes from the two initial states differ and each has its kind's header: its meter and
+    note length. (Bars that add up take more training than a test's seconds: the benchmark measures them.)"""
+    gen = rnnkit.load(str(trained))
+    assert isinstance(gen, TuneGenerator) and gen.kinds == ["jigs", "waltzes"] and gen.conditioned
+    assert gen.meters == {"jigs": ["6/8"], "waltzes": ["3/4"]}
+    jig, waltz = (gen.generate(kind, temperature=0) for kind in ("jig", "waltz"))
+    assert meter_of(jig) == "6/8" and "L:1/8" in jig, jig
+    assert meter_of(waltz) == "3/4" and "L:1/4" in waltz, waltz
+    # Sampled (temperature 1), 20 of each: mostly the kind's own meter, the other kind's far less often.
+    for kind, meter, other in (("jigs", "6/8", "3/4"), ("waltzes", "3/4", "6/8")):
+        got = [meter_of(t) for t in gen.sample_many(20, condition=kind, seed=3, temperature=1.0, length=60)]
+        assert got.count(meter) >= 14 and got.count(other) <= 3, got
+
+
+def test_the_unconditioned_model_has_one_start(tmp_path, collection):
+    out = tmp_path / "plain"
+    train_tune(str(out), DataConfig(data=collection, condition=False, valid_fraction=0.1, test_fraction=0.1), SMALL,
+               _cfg(max_steps=30))
+    gen = rnnkit.load(str(out))
+    assert not gen.conditioned and not hasattr(gen.model, "condition")
+    with pytest.raises(RnnkitError, match="trained with --no-condition"):
+        gen.generate("jig")
+    assert gen.generate(temperature=0, length=40)  # one greedy tune, the same for every request
+
+
+def test_resume_continues_exactly(tmp_path, collection):
+    d = DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1)
+    cfg = _cfg(max_steps=12, eval_interval=1e-9)
+    model = {**SMALL, "dropout": 0.3}
+    train_tune(str(tmp_path / "a"), d, model, cfg)
+    with pytest.raises(TrainingInterrupted):
+        train_tune(str(tmp_path / "b"), d, model, cfg, stop_after=5)
+    resume_tune(str(tmp_path / "b"))
+    a, b = (read_metrics(str(tmp_path / r / "metrics.jsonl")) for r in "ab")
+    assert [r.get("train_loss") for r in a] == [r.get("train_loss") for r in b] and len(a) == 24
+    for p, q in zip(rnnkit.load(str(tmp_path / "a")).model.state_dict().values(),
+                    rnnkit.load(str(tmp_path / "b")).model.state_dict().values()):
+        assert torch.equal(p, q)
+
+
+def test_cli_sample_and_evaluate(trained, collection, capsys):
+    capsys.readouterr()
+    assert main(["sample", str(trained), "--condition", "waltz", "--temperature", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("X:") and meter_of(out) == "3/4" and "\x04" not in out
+    assert main(["sample", str(trained), "--condition", "jigs", "--num-samples", "3", "--seed", "1"]) == 0
+    assert capsys.readouterr().out.count("--- sample") == 3
+    assert main(["evaluate", str(trained), "--samples", "8", "--min-tunes", "5", "--temperature", "0.5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # Below what the characters' own frequencies give (no model of the sequence at all).
+    text = "".join(open(f, encoding="utf-8").read() for f in sorted(glob.glob(f"{collection}/*.abc")))
+    unigram = -sum(n / len(text) * math.log(n / len(text)) for n in Counter(text).values())
+    assert result["tunes"] == 3 and result["nats_per_char"] < unigram - 0.5 and result["conditioned"], unigram
+    assert set(result["generated"]) == {"jigs", "waltzes"}
+    assert all(r["samples"] == 8 and r["meter_fits"] == 1.0 for r in result["generated"].values())
+    assert main(["evaluate", str(trained), "--split", "valid", "--samples", "0"]) == 0
+    assert capsys.readouterr().out.startswith("valid: 3 tunes, ")
+
+
+def test_generated_tunes_are_checked_for_meter_and_bars():
+    from rnnkit.recipes.tune_cli import check_generated
+
+    good = "X:1\nM:3/4\nL:1/4\nK:G\n|:GAB|cde:|\n"
+    long_bar = "X:2\nM:3/4\nL:1/4\nK:G\n|:GABc|cde:|\n"
+    jig = "X:3\nM:6/8\nL:1/8\nK:G\n|:GABcde:|\n"
+    r = check_generated([good, long_bar, jig, "not a tune"], ["3/4"])
+    assert r == {"samples": 4, "meter_fits": 0.5, "bars_add_up": 0.5, "both": 0.25}
+
+
+def _bad_inputs(t, run, collection):
+    (t / "empty").mkdir()
+    (t / "notunes.abc").write_text("just text\n")
+    charlm = t / "charlm_run"
+    charlm.mkdir()
+    (charlm / "config.json").write_text(json.dumps({"task": "addition"}))
+    return [
+        (["sample", str(run), "--condition", "polka"], "not trained on 'polka' tunes; its kinds: jigs, waltzes"),
+        (["sample", str(run)], "give the kind of tune to generate (--condition): one of jigs, waltzes"),
+        (["sample", str(charlm), "--condition", "jig"], "is an addition run; this command needs a charlm"),
+        (["train", "tune", "--out", str(t / "o1")], "give --data"),
+        (["train", "tune", "--data", str(t / "empty"), "--out", str(t / "o2")], "no .abc files"),
+        (["train", "tune", "--data", str(t / "notunes.abc"), "--out", str(t / "o3")], "no tune in it"),
+        (["train", "tune", "--data", str(t / "missing"), "--out", str(t / "o4")], "not found"),
+        (["train", "tune", "--data", collection, "--out", str(run)], "already holds a run"),
+        (["train", "tune", "--resume", str(run), "--hidden-size", "32"], "cannot change the model shape"),
+        (["train", "tune", "--resume", str(run), "--no-condition"], "drop --no-condition"),
+    ]
+
+
+def test_bad_inputs_give_one_line_errors_and_touch_nothing(trained, collection, tmp_path, capsys):
+    before = {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()}
+    for args, pattern in _bad_inputs(tmp_path, trained, collection):
+        capsys.readouterr()
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.startswith("rnnkit: error")]
+        assert len(lines) == 1 and pattern in lines[0], (args, err)
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 5))
+    assert {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()} == before
+
+
+def test_condition_is_refused_by_other_language_models(tmp_path, capsys):
+    from rnnkit.recipes.charlm import DataConfig as CharData, train_charlm
+
+    (tmp_path / "c.txt").write_text("abcabcabd " * 200)
+    run = tmp_path / "lm"
+    train_charlm(str(run), CharData(corpus=str(tmp_path / "c.txt")), dict(hidden_size=16, embedding_dim=8, num_layers=1),
+                 TrainConfig(max_steps=2, batch_size=4, bptt=16, progress=False, precision="fp32", device="cpu"))
+    capsys.readouterr()
+    assert main(["sample", str(run), "--condition", "jig"]) == 2
+    assert "--condition picks the kind of tune: it needs a tune run" in capsys.readouterr().err

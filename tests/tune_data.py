@@ -1,0 +1,26 @@
+"""Tiny ABC collections written for the tune tests (nothing copied from a real collection): jigs
+in 6/8 with eighth-note bars of 6, waltzes in 3/4 with quarter-note bars of 3, and reels in 4/4."""
+import random
+
+NOTES = "DEFGABcdef"
+KINDS = {"jigs": ("6/8", "1/8", 6), "waltzes": ("3/4", "1/4", 3), "reels": ("4/4", "1/8", 8)}
+
+
+def tune(n, kind, rng, bars=8):
+    meter, unit, per_bar = KINDS[kind]
+    body = "|".join("".join(rng.choice(NOTES) for _ in range(per_bar)) for _ in range(bars))
+    return f"X:{n}\nT:{kind.capitalize()} number {n}\nM:{meter}\nL:{unit}\nK:G\n|:{body}:|\n"
+
+
+def write_collection(folder, per_kind=12, seed=0, kinds=("jigs", "waltzes")):
+    """One file per kind, ``per_kind`` tunes each; returns the folder."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for kind in kinds:
+        tunes = []
+        for _ in range(per_kind):
+            n += 1
+            tunes.append(tune(n, kind, rng))
+        (folder / f"{kind}.abc").write_text("\n\n".join(tunes), encoding="utf-8")
+    return folder
