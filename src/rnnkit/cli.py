@@ -114,7 +114,8 @@ def cmd_recipe(args: argparse.Namespace) -> int:
 
     recipe = recipe_of_run(args.run)
     if args.command not in recipe.COMMANDS:
-        tasks = " or ".join(name for name, r in RECIPES.items() if args.command in r.COMMANDS)
+        names = [name for name, r in RECIPES.items() if args.command in r.COMMANDS]
+        tasks = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
         raise RnnkitError(f"{args.run} is {a_run(recipe.TASK)}; this command needs {a_run(tasks)}")
     recipe.COMMANDS[args.command][2](args.run, args)
     return 0

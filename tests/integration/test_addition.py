@@ -62,4 +62,4 @@ def test_bad_training_data_and_the_wrong_task(tmp_path, capsys):
     cfg = TrainConfig(max_steps=5, eval_interval=0, progress=False, precision="fp32")
     train_addition(str(tmp_path / "tiny"), AdditionConfig(bits=3, examples=20, dev=5), {"hidden_size": 4}, cfg)
     assert main(["sample", str(tmp_path / "tiny")]) == 2
-    assert "is an addition run; this command needs a charlm or wordlm run" in capsys.readouterr().err
+    assert "is an addition run; this command needs a charlm, wordlm or tune run" in capsys.readouterr().err

@@ -54,7 +54,7 @@ def test_overfits_the_toy_language(tmp_path, data):
 def test_resume_continues_exactly_and_keeps_the_same_best(tmp_path, data):
     d = DataConfig(train=data[0], dev=data[1])
     cfg = _cfg(max_steps=24, eval_interval=1e-9, patience=100)  # evaluate (and select) after every step
-    model = {**SMALL, "dropout": 0.3, "word_dropout": 0.2}  # the random parts must resume too
+    model = {**SMALL, "dropout": 0.3, "word_dropout": 0.2, "rare_word_dropout": 1.0}  # the random parts must resume too
     train_tagger(str(tmp_path / "a"), d, model, cfg)
     with pytest.raises(TrainingInterrupted):
         train_tagger(str(tmp_path / "b"), d, model, cfg, stop_after=11)
@@ -162,7 +162,7 @@ def _bad_inputs(tmp_path, run, data):
         (["tag", str(run), str(t / "malformed.conllu"), *out], "malformed.conllu:2:"),
         (["tag", str(run), str(t / "missing.txt"), *out], "file not found"),
         (["tag", str(t / "nothing"), data[1], *out], "run folder not found"),
-        (["sample", str(run)], "is a tagger run; this command needs a charlm or wordlm run"),
+        (["sample", str(run)], "is a tagger run; this command needs a charlm, wordlm or tune run"),
     ]
 
 

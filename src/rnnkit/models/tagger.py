@@ -54,6 +54,9 @@ class TaggerConfig:
     bidirectional: bool = True  # False: the forward net alone (the ablation that shows what the backward one buys)
     dropout: float = 0.33  # on the word features, between layers and before the heads
     word_dropout: float = 0.05  # training words replaced by the unknown word, so its embedding keeps learning
+    # alpha: besides, a training word seen c times is read as unknown with probability alpha / (alpha + c)
+    # (Kiperwasser and Goldberg 2016): rare words most, the way unseen words will come (0: off).
+    rare_word_dropout: float = 0.0
 
     def validate(self) -> "TaggerConfig":
         """Return self, or raise RnnkitError naming the first nonsense value."""
@@ -61,6 +64,8 @@ class TaggerConfig:
                      "hidden_size", "num_layers"):
             if getattr(self, name) <= 0:
                 raise RnnkitError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.rare_word_dropout < 0:
+            raise RnnkitError(f"rare-word-dropout must be >= 0, got {self.rare_word_dropout}")
         if self.num_xpos < 0:
             raise RnnkitError(f"num-xpos must be >= 0, got {self.num_xpos}")
         for name in ("dropout", "word_dropout"):
@@ -109,6 +114,15 @@ class TaggerModel(nn.Module):
         self.output_dropout = FastDropout(cfg.dropout)
         self.upos = nn.Linear(self.encoder.output_size, cfg.num_upos)
         self.xpos = nn.Linear(self.encoder.output_size, cfg.num_xpos) if cfg.num_xpos else None
+        # Training counts of each word id, for rare_word_dropout; set by the recipe from the training
+        # data (set_word_counts), not saved: inference never drops words.
+        self.register_buffer("word_counts", torch.zeros(cfg.num_words), persistent=False)
+
+    def set_word_counts(self, counts: torch.Tensor) -> None:
+        """How often each word id [num_words] occurs in the training data (for ``rare_word_dropout``)."""
+        if counts.shape != self.word_counts.shape:
+            raise ValueError(f"expected {tuple(self.word_counts.shape)} counts, got {tuple(counts.shape)}")
+        self.word_counts.copy_(counts)
 
     def _char_features(self, chars: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """chars [B, T, L], real [B, T] (True on words) -> [B, T, 2 * char_hidden_size], zero on padding."""
@@ -135,8 +149,13 @@ class TaggerModel(nn.Module):
         The second half of ``forward``, for callers that keep the character features of words
         they have seen (a word's features depend on its spelling only).
         """
-        if self.training and self.config.word_dropout > 0:
-            drop = torch.rand(words.shape, device=words.device) < self.config.word_dropout
+        cfg = self.config
+        if self.training and (cfg.word_dropout > 0 or cfg.rare_word_dropout > 0):
+            p = torch.full(words.shape, cfg.word_dropout, device=words.device)
+            if cfg.rare_word_dropout > 0:  # either drop: 1 - (1 - p)(1 - alpha / (alpha + c))
+                rare = cfg.rare_word_dropout / (cfg.rare_word_dropout + self.word_counts[words])
+                p = 1 - (1 - p) * (1 - rare)
+            drop = torch.rand(words.shape, device=words.device) < p
             words = words.masked_fill(drop & (words != PAD_ID), UNK_ID)
         x = torch.cat([self.words(words), char_features], dim=-1)  # [B, T, D]
         h = self.encoder.outputs(self.input_dropout(x), lengths)  # [B, T, 2H], zero past each length

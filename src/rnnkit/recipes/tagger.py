@@ -129,6 +129,7 @@ def train_tagger(out: str, data: DataConfig, model_overrides: dict[str, Any] | N
                              num_xpos=len(vocab.xpos) if vocab.xpos else 0,
                              **(model_overrides or {})).validate()
     model = build_tagger(model_cfg)
+    model.set_word_counts(word_counts(train_examples, len(vocab.words)))
     os.makedirs(out, exist_ok=True)
     atomic_write_json(os.path.join(out, "vocab.json"), vocab.to_json())
     atomic_write_json(os.path.join(out, "config.json"), {
@@ -139,6 +140,11 @@ def train_tagger(out: str, data: DataConfig, model_overrides: dict[str, Any] | N
     return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
 
 
+def word_counts(examples: list, num_words: int) -> torch.Tensor:
+    """How often each word id occurs in the (inputs, targets) ``examples`` (column 0 of the inputs)."""
+    return torch.bincount(torch.cat([x[:, 0] for x, _ in examples]), minlength=num_words).float()
+
+
 def resume_tagger(out: str, model_overrides: dict[str, Any] | None = None,
                   train_overrides: dict[str, Any] | None = None, stop_after: int | None = None) -> dict[str, float]:
     """Continue the tagger run in ``out`` exactly where its last checkpoint stopped."""
@@ -147,8 +153,9 @@ def resume_tagger(out: str, model_overrides: dict[str, Any] | None = None,
     vocab = TagVocab.from_json(read_json(os.path.join(out, "vocab.json"), "vocabulary"))
     _, train_examples, dev_examples, info = _prepare(data, vocab)
     task = make_task(vocab, train_examples, dev_examples, train)
-    return resume_run(out, config, train, build_tagger(model_cfg), task, changed_digest(info, config, data.train),
-                      stop_after)
+    model = build_tagger(model_cfg)
+    model.set_word_counts(word_counts(train_examples, len(vocab.words)))
+    return resume_run(out, config, train, model, task, changed_digest(info, config, data.train), stop_after)
 
 
 # -- the predictor ------------------------------------------------------------------------------

@@ -44,6 +44,9 @@ MODEL_OPTIONS: list[opt.Option] = [
      f"dropout on the word features, between layers and before the heads (default {_default('dropout')})"),
     ("--word-dropout", "word_dropout", opt.fraction,
      f"fraction of training words read as the unknown word (default {_default('word_dropout')})"),
+    ("--rare-word-dropout", "rare_word_dropout", opt.non_negative,
+     "alpha: a training word seen c times is also read as the unknown word with probability alpha / (alpha + c) "
+     f"(default {_default('rare_word_dropout')}: off)"),
 ]
 
 

@@ -81,6 +81,24 @@ def test_word_dropout_only_in_training():
     assert torch.equal(a, b)  # eval: deterministic, no word dropout or dropout
 
 
+def test_rare_words_are_read_as_unknown_by_their_count():
+    """With word dropout 0.1 and alpha 2, a word seen c times is dropped with probability
+    1 - 0.9 * (1 - 2 / (2 + c)): 0.55 for c = 2, 0.1 + 0.9 * 2/102 = 0.118 for c = 100. Over 20,000
+    draws the share is within 4 standard deviations (<= 0.015) of that."""
+    torch.manual_seed(0)
+    model = build_tagger(TaggerConfig(**{**CFG.__dict__, "rare_word_dropout": 2.0})).train()
+    counts = torch.full((CFG.num_words,), 100.0)
+    counts[3] = 2.0
+    model.set_word_counts(counts)
+    seen = []
+    model.words.forward = lambda ids: seen.append(ids.clone()) or torch.zeros(*ids.shape, CFG.word_dim)
+    words = torch.tensor([[3, 5]]).expand(20_000, 2)
+    model.tag_logits(words, torch.zeros(20_000, 2, 2 * CFG.char_hidden_size), torch.full((20_000,), 2))
+    dropped = (seen[0] == 1).float().mean(0)
+    assert abs(float(dropped[0]) - (1 - 0.9 * (1 - 2 / 4))) < 0.015
+    assert abs(float(dropped[1]) - (1 - 0.9 * (1 - 2 / 102))) < 0.015
+
+
 def test_character_groups_by_length_change_nothing():
     """Words run in groups of similar length, each group only as wide as its longest word: the
     features are those of one group as wide as the widest word."""
