@@ -14,8 +14,10 @@ def tiny_model(attention=True, outputs=3, seed=0):
     cfg = Seq2SeqConfig(num_inputs=7, num_outputs=outputs, embedding_dim=6, hidden_size=5, num_layers=2,
                         decoder_hidden_size=8, decoder_layers=2, attention=attention, dropout=0.0)
     model = build_seq2seq(cfg).eval()
-    with torch.no_grad():  # sharper distributions than the initial weights give: the search choices matter
-        model.head.weight.mul_(6.0)
+    with torch.no_grad():  # sharper distributions than the initial weights give, and longer outputs:
+        for p in model.parameters():  # the search choices matter
+            p.mul_(3.0)
+        model.head.bias[END_ID] = -1.0
     return model
 
 
@@ -50,14 +52,18 @@ def test_step_by_step_decoding_equals_teacher_forcing(attention):
 @pytest.mark.parametrize("attention", [True, False])
 def test_beam_search_wide_enough_is_exhaustive_search(attention):
     """Every output of up to 4 symbols over 2 symbols (31 of them), scored teacher-forced: a beam of
-    16 (every prefix) returns the exact 5 best, in order, with their scores."""
-    model = tiny_model(attention)
-    found = beam_decode(model, INPUTS, LENGTHS, beam=16, nbest=5, end=END_ID, max_length=4)
+    16 (every prefix) returns the exact ranking, each output with its score; a beam of 16 asked for
+    the 5 best returns the first 5 of it."""
+    model = tiny_model(attention, seed=1)
+    every = [seq for n in range(5) for seq in itertools.product([1, 2], repeat=n)]
+    found = beam_decode(model, INPUTS, LENGTHS, beam=16, nbest=len(every), end=END_ID, max_length=4)
+    top5 = beam_decode(model, INPUTS, LENGTHS, beam=16, nbest=5, end=END_ID, max_length=4)
     for row in range(len(INPUTS)):
-        every = [seq for n in range(5) for seq in itertools.product([1, 2], repeat=n)]
         scored = sorted(((teacher_forced_log_prob(model, row, s), s) for s in every), reverse=True)
-        assert [h.tokens for h in found[row]] == [s for _, s in scored[:5]]
-        assert [h.score for h in found[row]] == pytest.approx([v for v, _ in scored[:5]], abs=1e-5)
+        assert [h.tokens for h in found[row]] == [s for _, s in scored]
+        assert [h.score for h in found[row]] == pytest.approx([v for v, _ in scored], abs=1e-5)
+        assert [h.tokens for h in top5[row]] == [s for _, s in scored[:5]]
+        assert max(len(s) for _, s in scored[:5]) >= 2  # the search had to go past the first step
         assert math.fsum(math.exp(v) for v, _ in scored) <= 1.0 + 1e-9
 
 
