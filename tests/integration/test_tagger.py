@@ -224,3 +224,23 @@ def test_predictor_keeps_each_spelling_once_and_tags_as_the_model_does(run):
                 torch.testing.assert_close(torch.tensor(tagging.upos_prob), p, rtol=1e-5, atol=1e-6)
         distinct = len({t for s in sentences for t in s})
         assert len(cache.index) == distinct if cache.limit > distinct else len(cache.index) < distinct
+
+
+def test_an_auxiliary_character_head_changes_no_prediction(tmp_path, data):
+    """With --char-loss the model has U more outputs at the end; the predictor's UPOS and XPOS are
+    the argmax of their own columns, never of the auxiliary ones."""
+    from rnnkit.data.batching import pad_sequences
+
+    train_tagger(str(tmp_path / "r"), DataConfig(train=data[0], dev=data[1]), {**SMALL, "char_loss": 0.5},
+                 _cfg(max_steps=20))
+    tagger = rnnkit.load(str(tmp_path / "r"))
+    sentences = [tokens for tokens, _ in toy_sentences(10, seed=6)]
+    inputs, lengths = pad_sequences([tagger.vocab.encode_tokens(s) for s in sentences])
+    with torch.no_grad():
+        logits = tagger.model(inputs, lengths)[0]
+    U, X = len(tagger.vocab.upos), len(tagger.vocab.xpos)
+    assert logits.shape[-1] == U + X + U
+    for row, tagging in enumerate(tagger.predict(sentences)):
+        n = len(sentences[row])
+        assert tagging.upos == [tagger.vocab.upos.tokens[i] for i in logits[row, :n, :U].argmax(-1).tolist()]
+        assert tagging.xpos == [tagger.vocab.xpos.tokens[i] for i in logits[row, :n, U:U + X].argmax(-1).tolist()]

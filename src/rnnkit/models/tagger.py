@@ -13,8 +13,9 @@ own length, so it starts at the real end (:meth:`RecurrentEncoder.outputs`).
 
 Inputs are one tensor, [B, T, 1 + L]: column 0 the word id, the rest the character ids (see
 :mod:`rnnkit.data.tagging`; id 0 is padding, 1 unknown). The output is the logits of both heads
-side by side, [B, T, U + X]: the first ``num_upos`` columns are UPOS, the rest XPOS (none when
-``num_xpos`` is 0).
+side by side, [B, T, U + X]: the first ``num_upos`` columns are UPOS, the next ``num_xpos`` XPOS
+(none when ``num_xpos`` is 0), then, with ``char_loss``, U more: the auxiliary UPOS head on the
+character features alone (a training signal; predictions read the first U + X columns).
 
 >>> cfg = TaggerConfig(num_words=10, num_chars=8, num_upos=3, num_xpos=4, word_dim=6, char_dim=4,
 ...                    char_hidden_size=5, hidden_size=7, num_layers=1)
@@ -57,6 +58,9 @@ class TaggerConfig:
     # alpha: besides, a training word seen c times is read as unknown with probability alpha / (alpha + c)
     # (Kiperwasser and Goldberg 2016): rare words most, the way unseen words will come (0: off).
     rare_word_dropout: float = 0.0
+    # The weight of an auxiliary UPOS head on each word's character features alone: it trains the
+    # character encoder to carry the part of speech, which is all an unseen word has (0: no head).
+    char_loss: float = 0.0
 
     def validate(self) -> "TaggerConfig":
         """Return self, or raise RnnkitError naming the first nonsense value."""
@@ -64,6 +68,8 @@ class TaggerConfig:
                      "hidden_size", "num_layers"):
             if getattr(self, name) <= 0:
                 raise RnnkitError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.char_loss < 0:
+            raise RnnkitError(f"char-loss must be >= 0, got {self.char_loss}")
         if self.rare_word_dropout < 0:
             raise RnnkitError(f"rare-word-dropout must be >= 0, got {self.rare_word_dropout}")
         if self.num_xpos < 0:
@@ -114,6 +120,7 @@ class TaggerModel(nn.Module):
         self.output_dropout = FastDropout(cfg.dropout)
         self.upos = nn.Linear(self.encoder.output_size, cfg.num_upos)
         self.xpos = nn.Linear(self.encoder.output_size, cfg.num_xpos) if cfg.num_xpos else None
+        self.char_upos = nn.Linear(self.chars.output_size, cfg.num_upos) if cfg.char_loss > 0 else None
         # Training counts of each word id, for rare_word_dropout; set by the recipe from the training
         # data (set_word_counts), not saved: inference never drops words.
         self.register_buffer("word_counts", torch.zeros(cfg.num_words), persistent=False)
@@ -160,7 +167,10 @@ class TaggerModel(nn.Module):
         x = torch.cat([self.words(words), char_features], dim=-1)  # [B, T, D]
         h = self.encoder.outputs(self.input_dropout(x), lengths)  # [B, T, 2H], zero past each length
         h = self.output_dropout(h)
-        return self.upos(h) if self.xpos is None else torch.cat([self.upos(h), self.xpos(h)], dim=-1)
+        heads = [self.upos(h)] + ([self.xpos(h)] if self.xpos is not None else [])
+        if self.char_upos is not None:  # the auxiliary head, last: callers read the first U + X columns
+            heads.append(self.char_upos(self.input_dropout(char_features)))
+        return torch.cat(heads, dim=-1) if len(heads) > 1 else heads[0]
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -56,18 +56,24 @@ DEFAULT_TRAIN = TrainConfig(batch_size=32, lr=2e-3, weight_decay=0.0, clip_norm=
 
 
 # -- the task -----------------------------------------------------------------------------------
-def tag_divergence(logits: torch.Tensor, batch: Batch, num_upos: int) -> LossResult:
-    """Summed UPOS (and XPOS) cross-entropy; tags ``_`` or never seen in training are skipped.
+def tag_divergence(logits: torch.Tensor, batch: Batch, num_upos: int, num_xpos: int = 0,
+                   char_loss: float = 0.0) -> LossResult:
+    """Summed UPOS (and XPOS) cross-entropy; tags ``_`` or never seen in training are skipped; with
+    ``char_loss``, plus that weight times the auxiliary character head's UPOS cross-entropy.
 
-    logits [B, T, U + X]; batch.targets [B, T, 2]. ``count`` is the scored UPOS tokens (the XPOS
-    ones in a batch with no UPOS tags), so the mean is per word, both heads summed.
+    logits [B, T, U + X (+ U)]; batch.targets [B, T, 2]. ``count`` is the scored UPOS tokens (the
+    XPOS ones in a batch with no UPOS tags), so the mean is per word, the heads summed.
     """
+    U, X = num_upos, num_xpos
     targets = batch.targets.masked_fill(batch.targets < 0, MISSING)
-    r = time_synchronous_xent(logits[..., :num_upos], targets[..., 0])
-    if logits.shape[-1] == num_upos:
-        return r
-    x = time_synchronous_xent(logits[..., num_upos:], targets[..., 1])
-    return LossResult(r.total + x.total, r.count or x.count)
+    r = time_synchronous_xent(logits[..., :U], targets[..., 0])
+    total, count = r.total, r.count
+    if X:
+        x = time_synchronous_xent(logits[..., U:U + X], targets[..., 1])
+        total, count = total + x.total, count or x.count
+    if char_loss > 0:
+        total = total + char_loss * time_synchronous_xent(logits[..., U + X:U + X + U], targets[..., 0]).total
+    return LossResult(total, count)
 
 
 def tag_accuracy(logits: torch.Tensor, batch: Batch, column: int, start: int, end: int) -> tuple[float, float]:
@@ -81,7 +87,7 @@ def tag_accuracy(logits: torch.Tensor, batch: Batch, column: int, start: int, en
 BUCKET = 50  # training batches are cut from runs of 50 batches' worth of sentences sorted by length
 
 
-def make_task(vocab: TagVocab, train: list, dev: list | None, cfg: TrainConfig) -> SequenceTask:
+def make_task(vocab: TagVocab, train: list, dev: list | None, cfg: TrainConfig, char_loss: float = 0.0) -> SequenceTask:
     """The trainer's Task: shuffled sentence batches, the tag divergence, dev accuracies."""
     U = len(vocab.upos)
     metrics = {"valid_upos_accuracy": partial(tag_accuracy, column=0, start=0, end=U)}
@@ -90,7 +96,8 @@ def make_task(vocab: TagVocab, train: list, dev: list | None, cfg: TrainConfig) 
     # Batches of similar lengths: the encoders' work grows with the longest sentence of a batch.
     valid = SequenceBatches(sorted(dev, key=lambda e: len(e[0])), 64, shuffle=False) if dev else None
     return SequenceTask(SequenceBatches(train, cfg.batch_size, cfg.seed, bucket=BUCKET), valid,
-                        partial(tag_divergence, num_upos=U),
+                        partial(tag_divergence, num_upos=U, num_xpos=len(vocab.xpos) if vocab.xpos else 0,
+                                char_loss=char_loss),
                         unit="token", metrics=metrics)
 
 
@@ -136,7 +143,7 @@ def train_tagger(out: str, data: DataConfig, model_overrides: dict[str, Any] | N
         "task": TASK, "model": to_dict(model_cfg), "train": to_dict(train), "data": to_dict(data), "corpus": info,
         "runtime": {"device": str(runtime.device), "precision": runtime.precision}})
     log.info("tagger: %.2fM parameters, %s %s", model.num_parameters() / 1e6, runtime.device, runtime.precision)
-    task = make_task(vocab, train_examples, dev_examples, train)
+    task = make_task(vocab, train_examples, dev_examples, train, model_cfg.char_loss)
     return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
 
 
@@ -152,7 +159,7 @@ def resume_tagger(out: str, model_overrides: dict[str, Any] | None = None,
     data = from_dict(DataConfig, config["data"])
     vocab = TagVocab.from_json(read_json(os.path.join(out, "vocab.json"), "vocabulary"))
     _, train_examples, dev_examples, info = _prepare(data, vocab)
-    task = make_task(vocab, train_examples, dev_examples, train)
+    task = make_task(vocab, train_examples, dev_examples, train, model_cfg.char_loss)
     model = build_tagger(model_cfg)
     model.set_word_counts(word_counts(train_examples, len(vocab.words)))
     return resume_run(out, config, train, model, task, changed_digest(info, config, data.train), stop_after)
@@ -246,7 +253,7 @@ class Tagger:
         U = len(self.vocab.upos)
         up, ui = logits[..., :U].float().softmax(-1).max(-1)  # [B, T]
         if self.vocab.xpos is not None:
-            xp, xi = logits[..., U:].float().softmax(-1).max(-1)
+            xp, xi = logits[..., U:U + len(self.vocab.xpos)].float().softmax(-1).max(-1)
         out = []
         for row, tokens in enumerate(sentences):
             n = len(tokens)

@@ -47,6 +47,9 @@ MODEL_OPTIONS: list[opt.Option] = [
     ("--rare-word-dropout", "rare_word_dropout", opt.non_negative,
      "alpha: a training word seen c times is also read as the unknown word with probability alpha / (alpha + c) "
      f"(default {_default('rare_word_dropout')}: off)"),
+    ("--char-loss", "char_loss", opt.non_negative,
+     "weight of an auxiliary UPOS head on the character features alone, which trains the character "
+     f"encoder for unseen words (default {_default('char_loss')}: none)"),
 ]
 
 

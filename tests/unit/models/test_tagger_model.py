@@ -125,3 +125,36 @@ def test_unidirectional_ablation_reads_forward_only():
     a, b = model(s[None])[0], model(later[None])[0]
     torch.testing.assert_close(a[0, :5], b[0, :5], rtol=0, atol=0)  # nothing flows back from the end
     assert (a[0, 5] - b[0, 5]).abs().max() > 1e-6
+
+
+def test_the_auxiliary_character_head_comes_last_and_reads_the_spelling_alone():
+    """With char_loss, U more columns after UPOS and XPOS: a function of each word's characters only."""
+    torch.manual_seed(0)
+    model = build_tagger(TaggerConfig(**{**CFG.__dict__, "char_loss": 0.5})).eval()
+    s = _sentence(6, 4)
+    other_words = s.clone()
+    other_words[:, 0] = (other_words[:, 0] + 1 - 2) % (CFG.num_words - 2) + 2
+    a, b = model(s[None])[0], model(other_words[None])[0]
+    U, X = CFG.num_upos, CFG.num_xpos
+    assert a.shape[-1] == U + X + U
+    torch.testing.assert_close(a[..., U + X:], b[..., U + X:], rtol=0, atol=0)  # the words do not reach it
+    assert (a[..., :U] - b[..., :U]).abs().max() > 1e-6  # they do reach the main heads
+    feats = model._char_features(s[None, :, 1:], torch.ones(1, 6, dtype=torch.bool))
+    torch.testing.assert_close(a[..., U + X:], model.char_upos(feats), rtol=1e-5, atol=1e-6)
+
+
+def test_the_divergence_adds_the_auxiliary_head_with_its_weight():
+    from rnnkit.data.batching import Batch
+    from rnnkit.recipes.tagger import tag_divergence
+
+    torch.manual_seed(0)
+    U, X = 4, 3
+    logits = torch.randn(2, 5, U + X + U)
+    targets = torch.stack([torch.randint(0, U, (2, 5)), torch.randint(0, X, (2, 5))], dim=-1)
+    batch = Batch(torch.zeros(2, 5), targets)
+    ce = lambda lg, t: torch.nn.functional.cross_entropy(lg.reshape(-1, lg.shape[-1]), t.reshape(-1), reduction="sum")
+    plain = tag_divergence(logits[..., :U + X], batch, U, X)
+    both = tag_divergence(logits, batch, U, X, char_loss=0.5)
+    torch.testing.assert_close(plain.total, ce(logits[..., :U], targets[..., 0]) + ce(logits[..., U:U + X], targets[..., 1]))
+    torch.testing.assert_close(both.total, plain.total + 0.5 * ce(logits[..., U + X:], targets[..., 0]))
+    assert both.count == plain.count == 10
