@@ -195,3 +195,49 @@ def test_decode_lexicon_with_a_word_lm(tmp_path):
         assert h["lm_score"] < 0
     assert texts == {"0": "ab", "3": "aab"}        # the LM outweighs the acoustics ("ba" maps to <unk>)
     assert_one_line_error(rnnkit(*base, "--lm", str(tmp_path)), "word n-gram LM (.json), not a run folder")
+
+
+def test_sample_streams_and_a_closed_pipe_or_ctrl_c_ends_it(trained):
+    """``rnnkit sample`` writes each symbol as it is drawn: a hundred million symbols asked for, the
+    first 200 bytes arrive at once; the reader closing the pipe ends the process quietly (status 0,
+    nothing on stderr), and Ctrl-C ends it with status 130 and one line."""
+    import select
+
+    run, _ = trained
+    cmd = [sys.executable, "-m", "rnnkit.cli", "sample", str(run), "--length", "100000000", "--seed", "1"]
+    env = {k: v for k, v in ENV.items() if k != "PYTHONUNBUFFERED"}  # as a user's shell runs it
+
+    def first_bytes(proc, n):
+        """n bytes of output within 30 s (a sampler that printed only at the end would give none)."""
+        got = b""
+        deadline = time.monotonic() + 30
+        while len(got) < n and select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            chunk = os.read(proc.stdout.fileno(), n - len(got))
+            if not chunk:
+                break
+            got += chunk
+        if len(got) < n:
+            proc.kill()
+        return got
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert len(first_bytes(proc, 200)) == 200
+    proc.stdout.close()  # what `| head -c 200` does
+    status, err = proc.wait(timeout=30), proc.stderr.read().decode()
+    assert (status, err) == (0, ""), (status, err)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert len(first_bytes(proc, 50)) == 50  # generating
+    proc.send_signal(signal.SIGINT)
+    status, err = proc.wait(timeout=30), proc.stderr.read().decode()
+    assert (status, err.strip()) == (130, "rnnkit: interrupted"), (status, err)
+
+
+def test_streamed_text_is_the_sampled_text(trained):
+    """One sample printed as it is drawn equals the one the batch path returns, with a stop string too."""
+    import rnnkit as rk
+
+    run, _ = trained
+    lm = rk.load(str(run))
+    for options in (dict(temperature=0.8, seed=2), dict(temperature=1.0, top_k=5, seed=7, stop="e ")):
+        assert "".join(lm.stream("the ", 300, **options)) == lm.sample("the ", 300, **options)
+    assert lm.sample("the ", 300, temperature=1.0, top_k=5, seed=7, stop="e ").endswith("e ")

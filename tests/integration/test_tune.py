@@ -154,3 +154,9 @@ def test_condition_is_refused_by_other_language_models(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sample", str(run), "--condition", "jig"]) == 2
     assert "--condition picks the kind of tune: it needs a tune run" in capsys.readouterr().err
+
+
+def test_a_streamed_tune_is_the_sampled_tune(trained):
+    gen = rnnkit.load(str(trained))
+    for options in (dict(condition="jigs", temperature=0.7, seed=4), dict(condition="waltz", temperature=1.0, seed=9)):
+        assert "".join(gen.stream(**options)) == gen.generate(**options)

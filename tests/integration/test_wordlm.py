@@ -169,3 +169,16 @@ def test_resume_continues_the_run(corpus, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads((run / "checkpoint.json").read_text())["step"] == 20
     assert_one_line_error(rnnkit("train", "wordlm", "--resume", str(run), "--model", "tdnn"), "--resume reads the run's own")
+
+
+def test_streamed_words_are_the_sampled_text(lstm_run):
+    import rnnkit as rk
+
+    lm = rk.load(str(lstm_run))
+    for options in (dict(temperature=0.5, seed=3), dict(temperature=1.0, seed=11, stop="mat")):
+        assert "".join(lm.stream("the cat", 60, **options)) == lm.sample("the cat", 60, **options)
+    # The command writes the prime, then the words as they come: the text of the batch path.
+    streamed = rnnkit("sample", str(lstm_run), "--prime", "the cat", "--length", "40", "--seed", "3")
+    assert streamed.returncode == 0, streamed.stderr
+    text = lm.sample("the cat", 40, seed=3)
+    assert streamed.stdout == ("the cat" + ("" if text.startswith("\n") else " ") + text).rstrip("\n") + "\n"

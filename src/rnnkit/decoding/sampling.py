@@ -7,6 +7,8 @@ seed + i.
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 
 from ..data.vocab import Vocabulary
@@ -157,6 +159,32 @@ def resolve_precision(precision: str, device: torch.device, num_samples: int) ->
 
 
 @torch.no_grad()
+def generate(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: int = 500, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None, seed: int | None = None, num_samples: int = 1,
+             precision: str = "auto", state: tuple[torch.Tensor, ...] | None = None) -> Iterator[torch.Tensor]:
+    """The symbols drawn after ``prime``, one step at a time: ids [num_samples] per step, at most
+    ``length`` steps (a caller may stop earlier: nothing is computed past the last step it takes).
+    Options as :func:`sample`; bad options raise at the first step."""
+    check_sampling_args(length, temperature, top_k, top_p, num_samples)
+    if precision != "auto" and precision not in PRECISIONS:
+        raise RnnkitError(f"sampling precision must be auto or one of {', '.join(PRECISIONS)}, got {precision!r}")
+    model.eval()
+    device = next(model.parameters()).device
+    precision = resolve_precision(precision, device, num_samples)
+    if precision == "int8" and device.type != "cpu":
+        raise RnnkitError("int8 sampling runs on the CPU only: use --precision fp32 or bf16 on a GPU")
+    seed = seed if seed is not None else int(torch.seed() % 2**62)
+    ids = encode_prime(vocab, prime).to(device)
+    stepper = Stepper(model, precision)
+    uniforms = Uniforms(seed, num_samples, device)
+    logits = stepper.prime(ids[None, :].expand(num_samples, -1), state)
+    for t in range(length):
+        nxt = draw(logits, temperature, top_k, top_p, uniforms)
+        yield nxt
+        if t + 1 < length:
+            logits = stepper.step(nxt)
+
+
 def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: int = 500, temperature: float = 1.0,
            top_k: int | None = None, top_p: float | None = None, seed: int | None = None, stop: str | None = None,
            num_samples: int = 1, precision: str = "auto", state: tuple[torch.Tensor, ...] | None = None) -> list[str]:
@@ -172,24 +200,11 @@ def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: i
     :func:`resolve_precision`. ``state``: where each stream starts (each [num_layers, num_samples,
     H]; a conditioned model's ``initial_state``), None for zeros.
     """
-    check_sampling_args(length, temperature, top_k, top_p, num_samples)
-    if precision != "auto" and precision not in PRECISIONS:
-        raise RnnkitError(f"sampling precision must be auto or one of {', '.join(PRECISIONS)}, got {precision!r}")
-    model.eval()
-    device = next(model.parameters()).device
-    precision = resolve_precision(precision, device, num_samples)
-    if precision == "int8" and device.type != "cpu":
-        raise RnnkitError("int8 sampling runs on the CPU only: use --precision fp32 or bf16 on a GPU")
-    seed = seed if seed is not None else int(torch.seed() % 2**62)
-    ids = encode_prime(vocab, prime).to(device)
-    stepper = Stepper(model, precision)
-    uniforms = Uniforms(seed, num_samples, device)
-    logits = stepper.prime(ids[None, :].expand(num_samples, -1), state)
     chosen: list[torch.Tensor] = []
     texts = [""] * num_samples
     ends = [length] * num_samples
-    for t in range(length):
-        nxt = draw(logits, temperature, top_k, top_p, uniforms)
+    steps = generate(model, vocab, prime, length, temperature, top_k, top_p, seed, num_samples, precision, state)
+    for t, nxt in enumerate(steps):
         chosen.append(nxt)
         if stop:  # per-stream text only when an end string must be found
             for i, sym in enumerate(nxt.tolist()):
@@ -199,9 +214,24 @@ def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: i
                         ends[i] = t + 1
             if all(e < length for e in ends):
                 break
-        if t + 1 < length:
-            logits = stepper.step(nxt)
     if not chosen:
         return [""] * num_samples
     rows = torch.stack(chosen, dim=1).tolist()  # [B, T]: one sync at the end, not one per step
     return [vocab.decode(row[:end]) for row, end in zip(rows, ends)]
+
+
+def stream(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: int = 500, stop: str | None = None,
+           **options) -> Iterator[str]:
+    """One continuation of ``prime``, symbol by symbol as it is drawn (the symbols' own text: a
+    character, or a word of a token vocabulary), ending after ``length`` symbols or right after
+    ``stop`` is written; ``options`` as :func:`sample` (one stream). The same seed gives the
+    symbols of ``sample(..., num_samples=1)``."""
+    tail, started = "", False  # the last len(stop) characters written: all an end string needs
+    for nxt in generate(model, vocab, prime, length, num_samples=1, **options):
+        symbol = vocab.tokens[int(nxt[0])]
+        yield symbol
+        if stop:
+            tail = (tail + (" " if started and vocab.kind == "token" else "") + symbol)[-len(stop):]
+            started = True
+            if tail == stop:
+                return

@@ -10,7 +10,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -19,7 +19,7 @@ from ..configs import from_dict, to_dict
 from ..data.corpus import read_corpus
 from ..data.documents import END, join_documents, split_documents
 from ..data.vocab import Vocabulary
-from ..decoding.sampling import sample as _sample
+from ..decoding.sampling import sample as _sample, stream as _stream
 from ..errors import RnnkitError
 from ..models.model import ModelConfig, SequenceModel, build_model
 from ..training.checkpoint import atomic_write_json, read_json
@@ -185,6 +185,18 @@ class LanguageModel:
         texts = _sample(self.model, self.vocab, (END + prime) if self.documents else prime, length,
                         num_samples=num_samples, **kwargs)
         return [t[:-1] if end_of_document and t.endswith(END) else t for t in texts]
+
+    def stream(self, prime: str = "", length: int = 500, end_of_document: bool = False, **kwargs: Any) -> Iterator[str]:
+        """One continuation of ``prime``, character by character as it is drawn (the text of
+        :meth:`sample` with the same options)."""
+        if end_of_document:
+            if not self.documents:
+                raise RnnkitError("stopping at the end of a document needs a run trained with --documents")
+            kwargs["stop"] = END
+        for symbol in _stream(self.model, self.vocab, (END + prime) if self.documents else prime, length, **kwargs):
+            if end_of_document and symbol == END:
+                return
+            yield symbol
 
     def score(self, text: str) -> dict[str, float]:
         """Cross-entropy of ``text`` under the model: nats and bits per character.

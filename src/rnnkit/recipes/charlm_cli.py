@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..configs import from_dict
 from ..data.corpus import read_corpus
@@ -163,9 +164,11 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def print_samples(load_lm: Callable[[str, str], Any], run: str, args: argparse.Namespace,
-                  show: Callable[[str], str]) -> None:
+                  show: Callable[[str], str], show_stream: Callable[[Iterator[str]], Iterator[str]] | None = None) -> None:
     """The ``sample`` command of any language model: ``--num-samples`` continuations of ``--prime``
-    from the model ``load_lm(run, device)``, each printed as ``show(continuation)``."""
+    from the model ``load_lm(run, device)``, each printed as ``show(continuation)``. One sample
+    (without ``--midi``) is written as it is drawn instead: ``show_stream`` of the model's
+    ``stream`` pieces, the same text."""
     lm = load_lm(run, args.device)
     length = args.length if args.length is not None else getattr(lm, "default_length", 500)
     check_sampling_args(length, args.temperature, args.top_k, args.top_p, args.num_samples)
@@ -180,6 +183,12 @@ def print_samples(load_lm: Callable[[str, str], Any], run: str, args: argparse.N
             raise RnnkitError("--stop alone stops where the model ends a document: it needs a charlm run trained "
                               "with --documents (or give --stop STRING)")
         options["end_of_document"] = True
+    if args.num_samples == 1 and args.midi is None and show_stream is not None:
+        for piece in show_stream(lm.stream(args.prime, length, **options)):
+            sys.stdout.write(piece)
+            sys.stdout.flush()  # a reader sees each symbol as it is drawn (| head ends it at once)
+        sys.stdout.write("\n")
+        return
     texts = lm.sample_many(args.num_samples, args.prime, length, **options)
     for i, text in enumerate(texts):
         if args.num_samples > 1:
@@ -212,7 +221,7 @@ def sample_from_args(run: str, args: argparse.Namespace) -> None:
     """Print ``--num-samples`` continuations of ``--prime``, each after the prime."""
     from .charlm import load
 
-    print_samples(load, run, args, lambda text: args.prime + text)
+    print_samples(load, run, args, lambda text: args.prime + text, lambda pieces: itertools.chain([args.prime], pieces))
 
 
 # Subcommands of this task beyond train and evaluate: name -> (help, add_arguments, run).

@@ -21,7 +21,7 @@ import logging
 import os
 import random
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -30,7 +30,7 @@ from ..data.batching import Batch, SequenceBatches
 from ..data.documents import END
 from ..data.tunes import Tune, find_kind, kind_meters, read_tunes
 from ..data.vocab import Vocabulary
-from ..decoding.sampling import sample as _sample
+from ..decoding.sampling import sample as _sample, stream as _stream
 from ..errors import RnnkitError
 from ..losses.base import LossResult
 from ..losses.timesync import time_synchronous_xent
@@ -198,18 +198,33 @@ class TuneGenerator:
         conditioned model, refused by an unconditioned one) and ``prime``, ended where the model
         writes the end mark (or after ``length`` characters); sampling options as
         :func:`rnnkit.decoding.sampling.sample`."""
+        kwargs["stop"] = kwargs.get("stop") or END
+        texts = _sample(self.model, self.vocab, END + prime, self.default_length if length is None else length,
+                        num_samples=num_samples, state=self._start(condition, num_samples), **kwargs)
+        return [prime + (t[:-1] if t.endswith(END) else t) for t in texts]
+
+    def stream(self, prime: str = "", length: int | None = None, condition: str | None = None,
+               end_of_document: bool = True, **kwargs: Any) -> Iterator[str]:
+        """One tune as it is drawn: ``prime``, then character by character (see :meth:`sample_many`)."""
+        state = self._start(condition, 1)
+        kwargs["stop"] = kwargs.get("stop") or END
+        yield prime
+        for symbol in _stream(self.model, self.vocab, END + prime, self.default_length if length is None else length,
+                              state=state, **kwargs):
+            if symbol == END:
+                return
+            yield symbol
+
+    def _start(self, condition: str | None, num_samples: int) -> tuple | None:
+        """The initial state of ``num_samples`` streams of the kind ``condition`` (None: zeros)."""
         if self.conditioned and condition is None:
             raise RnnkitError(f"give the kind of tune to generate (--condition): one of {', '.join(self.kinds)}")
         if not self.conditioned and condition is not None:
             raise RnnkitError("this run was trained with --no-condition: it takes no --condition")
-        state = None
-        if condition is not None:
-            ids = torch.full((num_samples,), self.kinds.index(self.kind(condition)), dtype=torch.long)
-            state = self.model.initial_state(ids.to(next(self.model.parameters()).device))
-        kwargs["stop"] = kwargs.get("stop") or END
-        texts = _sample(self.model, self.vocab, END + prime, self.default_length if length is None else length,
-                        num_samples=num_samples, state=state, **kwargs)
-        return [prime + (t[:-1] if t.endswith(END) else t) for t in texts]
+        if condition is None:
+            return None
+        ids = torch.full((num_samples,), self.kinds.index(self.kind(condition)), dtype=torch.long)
+        return self.model.initial_state(ids.to(next(self.model.parameters()).device))
 
 
 def load(run_dir: str, device: str = "cpu") -> TuneGenerator:

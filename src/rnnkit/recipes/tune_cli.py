@@ -159,7 +159,7 @@ def sample_from_args(run: str, args: argparse.Namespace) -> None:
     """``rnnkit sample RUN --condition KIND``: whole tunes."""
     from .tune import load
 
-    print_samples(load, run, args, lambda text: text)
+    print_samples(load, run, args, lambda text: text, lambda pieces: pieces)
 
 
 # The language models' shared command (its options include --condition).

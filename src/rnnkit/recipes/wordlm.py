@@ -15,7 +15,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from torch import nn
 from ..configs import from_dict, to_dict
 from ..data.vocab import Vocabulary
 from ..data.words import EOS, read_words, build_word_vocab
-from ..decoding.sampling import sample as _sample
+from ..decoding.sampling import sample as _sample, stream as _stream
 from ..errors import RnnkitError
 from ..models.model import ModelConfig, SequenceModel, build_model
 from ..training.checkpoint import atomic_write_json, read_json
@@ -194,6 +194,15 @@ class WordLanguageModel:
         """``num_samples`` continuations drawn as one batch."""
         texts = _sample(self.model, self.vocab, prime, length, num_samples=num_samples, **kwargs)
         return [re.sub(f" ?{EOS} ?", "\n", t) for t in texts]
+
+    def stream(self, prime: str = "", length: int = 50, **kwargs: Any) -> Iterator[str]:
+        """One continuation of ``prime`` as it is drawn: each word with the space before it (none
+        at the start or after a line break), ``<eos>`` as a line break; joined, the text of
+        :meth:`sample` with the same options."""
+        previous = None
+        for word in _stream(self.model, self.vocab, prime, length, **kwargs):
+            yield "\n" if word == EOS else (" " if previous not in (None, EOS) else "") + word
+            previous = word
 
     @property
     def embeddings(self) -> torch.Tensor:

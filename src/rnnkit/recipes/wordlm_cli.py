@@ -119,8 +119,20 @@ def sample_from_args(run: str, args: argparse.Namespace) -> None:
     from .wordlm import load
 
     head = " ".join(args.prime.split())
+
+    def show_stream(pieces):
+        """The prime, then the words; line breaks held back until a word follows (none at the end)."""
+        yield head
+        first, held = True, ""
+        for piece in pieces:
+            if piece == "\n":
+                held += piece
+                continue
+            yield held + (" " if first and head and not held else "") + piece
+            first, held = False, ""
+
     print_samples(load, run, args, lambda text: (head + (" " if head and not text.startswith("\n") else "")
-                                                 + text).rstrip("\n"))
+                                                 + text).rstrip("\n"), show_stream)
 
 
 # -- embeddings ---------------------------------------------------------------------------------
