@@ -68,7 +68,9 @@ def prepare_sequitur(venv: str) -> str:
     """Sequitur's g2p.py in ``venv`` (created with PyPI's sequitur-g2p 1.0.1668.30 if missing), with
     the two fixes the release needs on Python 3.11 and NumPy 2 (upstream's own: sequitur-g2p PR #111
     drops the ``x.thisown = True`` lines, which crash once SWIG's capsule is collected; NumPy 2
-    removed ``sometrue``, which is ``any``). Without them training stops at its first iteration."""
+    removed ``sometrue``, which is ``any``), and its training graphs kept in memory rather than
+    rebuilt (and, without thisown, leaked) every iteration. Without them training stops at its
+    first iteration or runs out of memory."""
     g2p = os.path.join(venv, "bin", "g2p.py")
     if not os.path.exists(g2p):
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
@@ -81,6 +83,10 @@ def prepare_sequitur(venv: str) -> str:
     text = open(source, encoding="utf-8").read()
     fixed = re.sub(r"(?m)^( *)(\w+)\.thisown = True$", r"\1pass  # \2.thisown = True: dropped (PR #111)", text)
     fixed = fixed.replace("num.sometrue(", "num.any(")
+    # Without thisown nothing frees a graph; Sequitur rebuilds them every EM iteration for samples
+    # over 5,000 words and so leaks about 3 GB per iteration on CMUdict (the kernel killed it at
+    # 23 GB in the second). Built once and kept, all of them take about 3 GB.
+    fixed = fixed.replace("maxStoredGraphs = 5000", "maxStoredGraphs = 10**9")
     if fixed != text:
         open(source, "w", encoding="utf-8").write(fixed)
     return g2p

@@ -31,13 +31,13 @@ from rnnkit.recipes.tune import held_out  # noqa: E402
 from rnnkit.recipes.tune_cli import check_generated, generation_report, score_held_out  # noqa: E402
 
 
-def train(run: str, data: str, budget: float, flags: list[str]) -> None:
+def train(run: str, data: str, budget: float, flags: list[str], threads: int) -> None:
     if os.path.exists(os.path.join(run, "checkpoint.json")):
         return
     cmd = [sys.executable, "-m", "rnnkit.cli", "train", "tune", "--data", data, "--out", run,
            "--time-budget", str(budget), "--no-progress", *flags]
     print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": os.path.join(HERE, "..", "src")})
+    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": os.path.join(HERE, "..", "src"), "OMP_NUM_THREADS": str(threads)})
 
 
 def main() -> None:
@@ -48,12 +48,12 @@ def main() -> None:
     p.add_argument("--temperatures", default="0.5,0.7,1.0")
     p.add_argument("--min-tunes", type=int, default=30)
     p.add_argument("--out", default="/tmp/tune-bench")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for training and sampling (default 2)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     runs = {"conditioned": os.path.join(args.out, "conditioned"), "unconditioned": os.path.join(args.out, "plain")}
-    train(runs["conditioned"], args.data, args.budget, [])
-    train(runs["unconditioned"], args.data, args.budget, ["--no-condition"])
+    train(runs["conditioned"], args.data, args.budget, [], args.threads)
+    train(runs["unconditioned"], args.data, args.budget, ["--no-condition"], args.threads)
     results = {"budget": args.budget, "samples": args.samples, "systems": {}}
     gens = {name: rnnkit.load(run) for name, run in runs.items()}
     test = held_out(runs["conditioned"], "test")

@@ -30,6 +30,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: ``train TASK`` and every recipe's own commands come from the registry."""
     from .gradflow import add_arguments as add_gradflow_arguments
+    from .inspect import add_arguments as add_inspect_arguments
     from .recipes import RECIPES
     from .recipes.options import finite, positive_int
 
@@ -63,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     what = dg.add_subparsers(dest="what", required=True, metavar="what", parser_class=_Parser, help="gradient-flow")
     add_gradflow_arguments(what.add_parser("gradient-flow", help="the norm of d(loss at the last step)/d(h_t) "
                                                                 "against t, fresh and trained"))
+
+    add_inspect_arguments(sub.add_parser("inspect", help="look inside a trained model on a local web page "
+                                         "(training, sample, surprisal, cells, tags, speech)"))
 
     dc = sub.add_parser("decode", help="decode saved log-probabilities [B, T, C] (.npy, .npz, .safetensors)")
     dc.add_argument("file", help="log-probabilities: .npy, .npz or .safetensors (keys log_probs, lengths)")
@@ -224,7 +228,15 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "decode": cmd_decode, "diagnose": cmd_diagnose}
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .inspect import run_from_args
+
+    run_from_args(args)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "decode": cmd_decode, "diagnose": cmd_diagnose,
+            "inspect": cmd_inspect}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

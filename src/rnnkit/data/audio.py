@@ -30,14 +30,21 @@ from ..errors import RnnkitError
 SILENCE_DBFS = -70.0
 
 
-def read_audio(path: str, rate: int) -> np.ndarray:
-    """The samples of ``path`` as float32 mono at ``rate`` Hz; bad files raise RnnkitError."""
+def read_audio(path: str | bytes, rate: int, name: str | None = None) -> np.ndarray:
+    """The samples of ``path`` (or of a file's bytes, called ``name`` in errors) as float32 mono
+    at ``rate`` Hz; bad files raise RnnkitError."""
+    import io
+
     import soundfile
 
-    if not os.path.isfile(path):
+    if isinstance(path, bytes):
+        source, path = io.BytesIO(path), name or "the recording"
+    elif not os.path.isfile(path):
         raise RnnkitError(f"{path}: no such file")
+    else:
+        source = path
     try:
-        samples, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
+        samples, file_rate = soundfile.read(source, dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as exc:  # not audio, truncated header, ...
         reason = str(exc).split(": ", 1)[-1] if str(exc) else type(exc).__name__
         raise RnnkitError(f"{path}: not a readable audio file ({reason})") from None

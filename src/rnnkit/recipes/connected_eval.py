@@ -86,8 +86,10 @@ def evaluate_run(run: str, data: str | None, decoders: str | None, count: int | 
     return result
 
 
-def plot_posteriorgram(model: Transcriber, path: str, transcript: Transcript, out: str) -> None:
-    """The output probabilities (steps x symbols) of one recording, with the decoded segments."""
+def plot_posteriorgram(model: Transcriber, path: str | np.ndarray, transcript: Transcript, out: Any,
+                       name: str | None = None) -> None:
+    """The output probabilities (steps x symbols) of one recording (a path, or samples called
+    ``name``), with the decoded segments, as a PNG file ``out`` (a path or a binary file)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,7 +113,7 @@ def plot_posteriorgram(model: Transcriber, path: str, transcript: Transcript, ou
         ax.axvspan(s.start, s.end, color=f"C{k % 10}", alpha=0.25)
         ax.text((s.start + s.end) / 2, len(model.symbols) - 0.3, s.symbol, ha="center", va="bottom", fontsize=9)
     said = " ".join(map(str, transcript.digits)) if transcript.digits is not None else " ".join(transcript.units)
-    ax.set_title(f"{path}: {said}", fontsize=9, pad=14)
+    ax.set_title(f"{name or path}: {said}", fontsize=9, pad=14)
     fig.tight_layout()
     try:
         fig.savefig(out, dpi=110)
