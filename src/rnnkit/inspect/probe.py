@@ -43,7 +43,7 @@ def symbols_of(vocab: Vocabulary, text: str) -> list[str]:
     """The text as the model reads it: characters, or the words of a word-level vocabulary (and
     its end-of-line symbol after each line, when it has one).
 
-    >>> symbols_of(Vocabulary.build_tokens([["a", "b"]], specials=["<eos>"]), "a b\n\nb")
+    >>> symbols_of(Vocabulary.build_tokens([["a", "b"]], specials=["<eos>"]), "a b\\n\\nb")
     ['a', 'b', '<eos>', 'b', '<eos>']
     """
     if vocab.kind == "char":
