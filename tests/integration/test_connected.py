@@ -200,3 +200,21 @@ def test_resume_refuses_changed_recordings(tmp_path, data, capsys):
     assert main(["train", "connected", "--resume", str(run), "--max-steps", "4", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "changed since the run began" in err and err.count("\n") == 1, err
+
+
+def test_inspect_speech_view_shows_the_transcript_and_posteriorgram(ctc_run, data):
+    import base64
+    import os
+
+    from rnnkit.inspect.server import open_run
+
+    run, _ = ctc_run
+    inspected = open_run(str(run))
+    assert list(inspected.views) == ["training", "speech"]
+    wav = os.path.join(data, "2_spk1_2.wav")
+    form = {"recording": base64.b64encode(open(wav, "rb").read()).decode(), "recording_name": "2.wav", "decoder": "beam"}
+    heard, image, segments = inspected.views["speech"].answer(inspected, form)
+    [want] = rnnkit.load(str(run)).transcribe([wav], "beam")
+    assert heard["value"] == " ".join(map(str, want.digits))
+    assert image["src"].startswith("data:image/png;base64,iVBOR")
+    assert segments["rows"] == [[s.symbol, f"{s.start:.2f}", f"{s.end:.2f}"] for s in want.segments]

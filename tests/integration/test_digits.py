@@ -125,3 +125,24 @@ def test_resume_refuses_changed_recordings(tmp_path, data, capsys):
     err = capsys.readouterr().err
     assert "changed since the run began" in err and err.count("\n") == 1, err
     assert json.loads((run / "checkpoint.json").read_text())["step"] == 2
+
+
+def test_inspect_speech_view_gives_the_classifiers_probabilities(tmp_path, data, capsys):
+    import base64
+    import os
+
+    from rnnkit.inspect.server import open_run
+
+    run = tmp_path / "run"
+    assert main(["train", "digits", "--data", data, "--out", str(run), "--max-steps", "2", *FLAGS]) == 0
+    inspected = open_run(str(run))
+    assert list(inspected.views) == ["training", "speech"]
+    wav = os.path.join(data, "3_spk0_1.wav")
+    form = {"recording": base64.b64encode(open(wav, "rb").read()).decode(), "recording_name": "3.wav"}
+    blocks = inspected.views["speech"].answer(inspected, form)
+    want = rnnkit.load(str(run)).probabilities([wav])[0]
+    rows = {int(d): float(p) for d, p in blocks[1]["rows"]}
+    assert rows == pytest.approx({d: float(p) for d, p in enumerate(want)}, abs=5e-5)  # printed to 4 places
+    assert blocks[0]["value"] == int(want.argmax())
+    with pytest.raises(RnnkitError, match="not a readable audio file"):
+        inspected.views["speech"].answer(inspected, {"recording": base64.b64encode(b"RIFF junk").decode()})

@@ -244,3 +244,17 @@ def test_an_auxiliary_character_head_changes_no_prediction(tmp_path, data):
         n = len(sentences[row])
         assert tagging.upos == [tagger.vocab.upos.tokens[i] for i in logits[row, :n, :U].argmax(-1).tolist()]
         assert tagging.xpos == [tagger.vocab.xpos.tokens[i] for i in logits[row, :n, U:U + X].argmax(-1).tolist()]
+
+
+def test_inspect_tags_view_gives_the_taggers_tags_and_probabilities(run):
+    from rnnkit.inspect.server import open_run
+
+    inspected = open_run(str(run))
+    assert list(inspected.views) == ["training", "tags"]
+    sentences = ["the cat sat", "a dog ran on the mat"]
+    coloured, listed = inspected.views["tags"].answer(inspected, {"text": "\n".join(sentences)})
+    want = rnnkit.load(str(run)).predict([s.split() for s in sentences])
+    assert [r[2] for r in listed["rows"]] == [tag for t in want for tag in t.upos]
+    assert [t["value"] for t in coloured["tokens"]] == pytest.approx([p for t in want for p in t.upos_prob])
+    with pytest.raises(RnnkitError, match="give some text"):
+        inspected.views["tags"].answer(inspected, {"text": "  "})

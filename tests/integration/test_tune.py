@@ -160,3 +160,19 @@ def test_a_streamed_tune_is_the_sampled_tune(trained):
     gen = rnnkit.load(str(trained))
     for options in (dict(condition="jigs", temperature=0.7, seed=4), dict(condition="waltz", temperature=1.0, seed=9)):
         assert "".join(gen.stream(**options)) == gen.generate(**options)
+
+
+def test_inspect_samples_a_tune_of_the_chosen_kind(trained):
+    from rnnkit.errors import RnnkitError
+    from rnnkit.inspect.server import open_run
+
+    inspected = open_run(str(trained))
+    assert list(inspected.views) == ["training", "sample"]
+    view = inspected.views["sample"]
+    kinds = next(f for f in view.fields(inspected) if f.name == "condition").options
+    assert list(kinds) == rnnkit.load(str(trained)).kinds
+    form = {"prime": "", "condition": "jigs", "temperature": "0.7", "length": "400", "seed": "4"}
+    assert "".join(view.answer(inspected, form)) == rnnkit.load(str(trained)).generate("jigs", temperature=0.7, seed=4,
+                                                                                       length=400)
+    with pytest.raises(RnnkitError, match="its kinds"):
+        "".join(view.answer(inspected, {**form, "condition": "polka"}))
