@@ -175,3 +175,16 @@ def test_predictor_input_checks(trained):
                          ("naïve", "never saw 'ï'"), (None, "expected a word")):
         with pytest.raises(RnnkitError, match=message):
             g2p.pronounce(bad)
+
+
+def test_inspect_pronounce_view_gives_the_n_best(trained):
+    from rnnkit.inspect.server import open_run
+
+    inspected = open_run(str(trained))
+    assert list(inspected.views) == ["training", "pronounce"]
+    [listed] = inspected.views["pronounce"].answer(inspected, {"words": "cito baly", "nbest": "2"})
+    want = rnnkit.load(str(trained)).pronunciations(["cito", "baly"], nbest=2)
+    assert listed["rows"] == [[w, k + 1, " ".join(p.phonemes), f"{p.probability:.3f}"]
+                              for w, prons in zip(["cito", "baly"], want) for k, p in enumerate(prons)]
+    with pytest.raises(RnnkitError, match="nbest must be between 1 and 20"):
+        inspected.views["pronounce"].answer(inspected, {"words": "cito", "nbest": "50"})

@@ -279,3 +279,14 @@ def alpha(css: str) -> float:
     """The alpha of a CSS colour: 'rgba(r, g, b, a)' or 'rgb(r, g, b)' (opaque)."""
     parts = css[css.index("(") + 1:-1].split(",")
     return float(parts[3]) if len(parts) == 4 else 1.0
+
+
+def test_a_text_file_uploaded_reads_as_the_text_typed(server):
+    import base64
+
+    typed = call(server, "/api/view/surprisal", {"text": TEXT})[1]
+    sent = call(server, "/api/view/surprisal", {"text": "", "upload": base64.b64encode(TEXT.encode()).decode(),
+                                                "upload_name": "t.c"})[1]
+    assert sent == typed
+    status, reply = call(server, "/api/view/cells", {"upload": "!!not base64", "text": TEXT})
+    assert status == 400 and "did not arrive whole" in reply["error"]

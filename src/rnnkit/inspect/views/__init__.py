@@ -110,9 +110,9 @@ def figure(fig: Any) -> dict[str, Any]:
 
 
 def _views() -> list[View]:
-    from . import language, speech, tagger, training
+    from . import g2p, language, speech, tagger, training
 
-    return [training.VIEW, language.SAMPLE, language.SURPRISAL, language.CELLS, tagger.VIEW, speech.VIEW]
+    return [training.VIEW, language.SAMPLE, language.SURPRISAL, language.CELLS, tagger.VIEW, speech.VIEW, g2p.VIEW]
 
 
 def views_for(task: str) -> list[View]:

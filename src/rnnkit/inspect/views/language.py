@@ -2,6 +2,8 @@
 and Cells (the text coloured by one unit's activation; units ranked by a pattern)."""
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any, Iterator
 
 import numpy as np
@@ -58,13 +60,25 @@ SAMPLE = View(name="sample", title="Sample", tasks=LMS, fields=sample_fields, an
 
 # -- Surprisal ----------------------------------------------------------------------------------
 def _symbols(run: Any, form: dict[str, str]) -> list[str]:
-    value = text(form, "text")
+    value = uploaded(form) if form.get("upload") else text(form, "text")
     symbols = symbols_of(run.predictor.vocab, value)
     if len(symbols) > MAX_TEXT:
         raise RnnkitError(f"the text has {len(symbols):,} symbols; this page reads at most {MAX_TEXT:,}")
     if len(symbols) < 2:
         raise RnnkitError("give at least 2 symbols of text")
     return symbols
+
+
+def uploaded(form: dict[str, str]) -> str:
+    """The text of the file the page sent (base64 of UTF-8; other bytes are replaced)."""
+    try:
+        raw = base64.b64decode(form["upload"], validate=True)
+    except (binascii.Error, ValueError):
+        raise RnnkitError("the file did not arrive whole (bad base64)") from None
+    if len(raw) > 4 * MAX_TEXT:
+        raise RnnkitError(f"{form.get('upload_name') or 'the file'} has {len(raw):,} bytes; this page reads at most "
+                          f"{MAX_TEXT:,} symbols")
+    return raw.decode("utf-8", errors="replace")
 
 
 def _shown(symbol: str, vocab_kind: str) -> str:
@@ -84,7 +98,8 @@ def surprisal_blocks(lm: Any, symbols: list[str]) -> list[dict[str, Any]]:
 
 
 SURPRISAL = View(name="surprisal", title="Surprisal", tasks=("charlm", "wordlm"),
-                 fields=lambda run: [Field("text", "Text", "textarea", run.default_text)],
+                 fields=lambda run: [Field("text", "Text", "textarea", run.default_text),
+                                     Field("upload", "or a text file", "file")],
                  answer=lambda run, form: surprisal_blocks(run.predictor, _symbols(run, form)))
 
 
@@ -97,7 +112,7 @@ def layer_names(run: Any) -> list[str]:
 
 def cells_fields(run: Any) -> list[Field]:
     names = layer_names(run)
-    return [Field("text", "Text", "textarea", run.default_text),
+    return [Field("text", "Text", "textarea", run.default_text), Field("upload", "or a text file", "file"),
             Field("layer", "Layer", "select", names[-1], tuple(names)),
             Field("unit", "Unit (empty: the best for the pattern)", "number", ""),
             Field("pattern", "Pattern", "select", PATTERNS[0], PATTERNS + ("regex",)),
