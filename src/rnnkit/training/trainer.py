@@ -130,7 +130,9 @@ class Trainer:
             tensors[f"carry/{i}"] = s
         if self.average is not None:
             tensors.update(self.average.tensors())
-        trainer = {"step": self.step, "elapsed": self.elapsed, "units": self.units, "best_valid": self.best_valid,
+        # Strict JSON: no validation loss yet is null (Infinity is not JSON; jq rejects it).
+        best_valid = self.best_valid if math.isfinite(self.best_valid) else None
+        trainer = {"step": self.step, "elapsed": self.elapsed, "units": self.units, "best_valid": best_valid,
                    "position": self.task.position(), "param_groups": opt["param_groups"],
                    "carry": len(self.state or ()), "stop": [self.cfg.max_steps, self.cfg.time_budget],
                    "restart": list(self.restart)}
@@ -164,7 +166,7 @@ class Trainer:
         carry = [ckpt.state[f"carry/{i}"].to(self.runtime.device) for i in range(int(t.get("carry", 0)))]
         self.state = tuple(carry) if carry else None
         self.step, self.elapsed, self.units = int(t["step"]), float(t["elapsed"]), int(t.get("units", 0))
-        self.best_valid = float(t.get("best_valid", math.inf))
+        self.best_valid = math.inf if t.get("best_valid") is None else float(t["best_valid"])
         self.best = {**self.best, **t.get("best", {})}
         self.restart = tuple(t.get("restart", (0.0, 1.0)))
         self.task.seek(t["position"])
