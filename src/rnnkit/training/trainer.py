@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import hashlib
+import logging
 import math
 import os
 import signal
@@ -32,6 +33,9 @@ from .metrics import MetricsLog, Progress, plot_losses
 from .runtime import Runtime
 # TrainConfig and the schedules live in schedule.py; importing them from here keeps working.
 from .schedule import TrainConfig, dropout_scale_at, lr_at  # noqa: F401
+
+log = logging.getLogger(__name__)
+MAX_SKIPPED = 5  # steps in a row with a non-finite loss or gradient before a run stops
 
 
 class Task(Protocol):
@@ -89,6 +93,7 @@ class Trainer:
         self.state: tuple[torch.Tensor, ...] | None = None
         self.dropout_scale: float | None = None
         self.best_valid = math.inf
+        self.skipped_in_a_row = 0
         # Model selection (cfg.select): the best value, its step and weights file, evaluations since.
         self.best: dict[str, Any] = {"value": None, "step": None, "file": None, "sha256": None, "since": 0}
         self.restart = (0.0, 1.0)  # see lr_at
@@ -140,6 +145,9 @@ class Trainer:
             trainer["best"] = dict(self.best)
         if self.average is not None:
             trainer["average"] = self.cfg.average  # the predictor's weights are the average (recipes/runs.py)
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            raise RnnkitError(f"the weights at step {self.step} are not finite: not saved; the last checkpoint in "
+                              f"{self.run_dir} is intact (lower --lr or --clip-norm and --resume)")
         save_checkpoint(self.run_dir, self.step, self.model.state_dict(), tensors, trainer)
         # best-*.safetensors written after the previous commit but since beaten are dropped now.
         for path in glob.glob(os.path.join(self.run_dir, "best-*.safetensors")):
@@ -187,7 +195,8 @@ class Trainer:
             set_dropout_scale(self.model, scale)
             self.dropout_scale = scale
 
-    def _train_step(self, batch: Batch, lr: float) -> LossResult:
+    def _train_step(self, batch: Batch, lr: float) -> tuple[LossResult, bool]:
+        """One update on ``batch``: (its divergence, whether the update was applied)."""
         batch = batch.to(self.runtime.device)
         state = None if batch.new_stream else _detach(self.state)
         with self.runtime.autocast():
@@ -196,14 +205,37 @@ class Trainer:
         penalty = getattr(self.model, "penalty", None)  # a model's own regulariser (SequenceModel: ar, tar)
         self.optimizer.zero_grad(set_to_none=True)
         (result.mean if penalty is None else result.mean + penalty).backward()
-        nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
+        norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
+        # One sync (the loop syncs on the loss anyway): a non-finite loss or gradient changes nothing,
+        # neither the weights nor the optimizer's moments nor the carried state; the loop says so.
+        if not (math.isfinite(float(result.total.detach())) and math.isfinite(float(norm))):
+            self.optimizer.zero_grad(set_to_none=True)
+            return result, False
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.step()
         if self.average is not None:
             self.average.update(self.model)
         self.state = new_state
-        return result
+        return result, True
+
+    def _skip(self, total: float, progress: Progress) -> None:
+        """Log a step whose update was skipped (a non-finite loss or gradient: see _train_step);
+        after MAX_SKIPPED in a row stop the run, its last checkpoint intact."""
+        self.skipped_in_a_row += 1
+        what = "loss" if not math.isfinite(total) else "gradient"
+        self.metrics.write({"step": self.step, "time": round(self.elapsed, 2), "skipped": f"non-finite {what}"})
+        message = f"step {self.step}: the {what} is not finite: update skipped"
+        if progress.enabled:
+            progress.message(message)
+        else:  # told even without a progress line
+            log.warning(message)
+        if self.skipped_in_a_row >= MAX_SKIPPED:
+            kept = (f"the last checkpoint in {self.run_dir} is intact (lower --lr or --clip-norm and --resume)"
+                    if os.path.exists(os.path.join(self.run_dir, "checkpoint.json")) else
+                    "no checkpoint was written yet (lower --lr or --clip-norm)")
+            raise RnnkitError(f"training diverged: {MAX_SKIPPED} steps in a row to step {self.step} had a non-finite "
+                              f"loss or gradient; {kept}")
 
     def _done(self) -> bool:
         if self._patience_spent():
@@ -278,18 +310,20 @@ class Trainer:
         while not self._done():
             lr = lr_at(cfg, self.step, self._progress(), self.restart)
             self._schedule_dropout()
-            result = self._train_step(self.task.next_batch(), lr)
+            result, applied = self._train_step(self.task.next_batch(), lr)
             self.step += 1
             steps_this_call += 1
             # float() is a device sync point; on a GPU it costs little next to a BPTT segment.
             total, count = float(result.total.detach()), float(result.count)
-            if not math.isfinite(total):
-                raise RnnkitError(f"training diverged at step {self.step} (loss is {total}): lower --lr or --clip-norm")
-            window_loss, window_count = window_loss + total, window_count + count
-            window_units += int(count)
-            self.units += int(count)
             self.elapsed = time.monotonic() - start
-            if self.step % cfg.log_interval == 0 or self._done():
+            if not applied:
+                self._skip(total, progress)
+            else:
+                self.skipped_in_a_row = 0
+                window_loss, window_count = window_loss + total, window_count + count
+                window_units += int(count)
+                self.units += int(count)
+            if applied and (self.step % cfg.log_interval == 0 or self._done()):
                 rate = window_units / max(self.elapsed - window_start, 1e-9)
                 loss = window_loss / max(window_count, 1e-12)
                 record = {"step": self.step, "time": round(self.elapsed, 2), "train_loss": loss, "lr": lr,

@@ -203,3 +203,56 @@ def test_a_task_that_cannot_count_passes_gets_constant_dropout(tmp_path):
     trainer.run()
     records = [r for r in read_metrics(f"{tmp_path}/r/metrics.jsonl") if "train_loss" in r]
     assert [r["dropout_scale"] for r in records] == [1.0] * 3 and "passes" not in records[0]
+
+
+def _poisoned(monkeypatch, bad_steps):
+    """charlm models whose training forward returns NaN logits at the given (1-based) steps."""
+    import rnnkit.recipes.charlm as charlm_mod
+
+    build = charlm_mod.build_model
+
+    def build_poisoned(cfg):
+        model = build(cfg)
+        calls = {"n": 0}
+
+        def hook(module, args, out):
+            if not module.training:
+                return out
+            calls["n"] += 1
+            return out * float("nan") if calls["n"] in bad_steps else out
+
+        model.head.register_forward_hook(hook)
+        return model
+
+    monkeypatch.setattr(charlm_mod, "build_model", build_poisoned)
+
+
+def test_a_non_finite_loss_skips_the_update_and_says_so(tmp_path, tiny_corpus, monkeypatch):
+    """Steps 5 and 6 give NaN: their updates are skipped (weights, optimizer moments and carried
+    state untouched), the log says so, and the run goes on to finite weights and checkpoint."""
+    data = DataConfig(corpus=tiny_corpus)
+    with pytest.raises(TrainingInterrupted):
+        train_charlm(str(tmp_path / "four"), data, SMALL, _train_cfg(dropout_from=0.0), stop_after=4)
+    _poisoned(monkeypatch, {5, 6})
+    with pytest.raises(TrainingInterrupted):
+        train_charlm(str(tmp_path / "six"), data, SMALL, _train_cfg(dropout_from=0.0), stop_after=6)
+    four, six = rnnkit.load(str(tmp_path / "four")), rnnkit.load(str(tmp_path / "six"))
+    for (name, p), q in zip(four.model.state_dict().items(), six.model.state_dict().values()):
+        assert torch.equal(p, q), name  # two skipped updates changed nothing
+    records = read_metrics(f"{tmp_path / 'six'}/metrics.jsonl")
+    assert [r["skipped"] for r in records if "skipped" in r] == ["non-finite loss"] * 2
+    train_charlm(str(tmp_path / "full"), data, SMALL, _train_cfg(dropout_from=0.0))
+    final = rnnkit.load(str(tmp_path / "full"))
+    assert all(torch.isfinite(p).all() for p in final.model.parameters())
+
+
+def test_a_run_that_stays_non_finite_stops_with_its_last_checkpoint_intact(tmp_path, tiny_corpus, monkeypatch):
+    from rnnkit.training.trainer import MAX_SKIPPED
+
+    data = DataConfig(corpus=tiny_corpus)
+    _poisoned(monkeypatch, set(range(9, 100)))
+    with pytest.raises(RnnkitError, match=f"training diverged: {MAX_SKIPPED} steps in a row to step {8 + MAX_SKIPPED}"):
+        train_charlm(str(tmp_path / "r"), data, SMALL, _train_cfg(checkpoint_interval=0.0))
+    kept = rnnkit.load(str(tmp_path / "r"))
+    assert kept.step == 8 + MAX_SKIPPED - 1  # saved at every step, the skipped ones too (their weights are step 8's)
+    assert all(torch.isfinite(p).all() for p in kept.model.parameters())
