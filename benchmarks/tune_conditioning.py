@@ -4,9 +4,11 @@ the meter it writes, and do its bars add up? Against the same net trained withou
     python benchmarks/tune_conditioning.py --data ../shared/data/nottingham_abc/ABC_cleaned \
         --budget 600 --samples 100 --temperatures 0.5,0.7,1.0 --out /tmp/tune-bench
 
-Both systems are ``rnnkit train tune`` with the defaults a user gets, for the same budget, on the
-same split (seeded, by tune: 80% train, 10% valid choosing the kept weights, 10% test): ``tune``
-(conditioned) and ``tune --no-condition``. For every kind with at least 30 training tunes, the
+Three systems, each ``rnnkit train tune`` with the defaults a user gets, for the same budget, on
+the same split (seeded, by tune: 80% train, 10% valid choosing the kept weights, 10% test): ``tune``
+(conditioned: the kind sets the initial state and joins every step's input), ``tune
+--condition-at state`` (the initial state only: the lecture's single input) and ``tune
+--no-condition``. For every kind with at least 30 training tunes, the
 conditioned model writes ``--samples`` tunes of that kind; the unconditioned one writes
 ``--samples`` tunes in all, and its share for a kind counts those that would pass for it. A tune
 passes when its meter is one of the kind's (those of at least 10% of the kind's training tunes)
@@ -51,8 +53,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="CPU threads for training and sampling (default 2)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    runs = {"conditioned": os.path.join(args.out, "conditioned"), "unconditioned": os.path.join(args.out, "plain")}
+    runs = {"conditioned": os.path.join(args.out, "conditioned"), "state only": os.path.join(args.out, "state"),
+            "unconditioned": os.path.join(args.out, "plain")}
     train(runs["conditioned"], args.data, args.budget, [], args.threads)
+    train(runs["state only"], args.data, args.budget, ["--condition-at", "state"], args.threads)
     train(runs["unconditioned"], args.data, args.budget, ["--no-condition"], args.threads)
     results = {"budget": args.budget, "samples": args.samples, "systems": {}}
     gens = {name: rnnkit.load(run) for name, run in runs.items()}
@@ -76,13 +80,12 @@ def main() -> None:
           + ", ".join(f"{n} {e['held_out']['nats_per_char']:.4f}" for n, e in results["systems"].items()))
     print("\nShare of generated tunes whose meter fits the kind and whose bars all add up "
           f"({args.samples} per kind conditioned, {args.samples} in all unconditioned):\n")
-    print("| kind (meter) | training tunes | " + " | ".join(f"conditioned T={t}" for t in temps) + " | "
-          + " | ".join(f"unconditioned T={t}" for t in temps) + " | real test tunes |")
-    print("|---" * (3 + 2 * len(temps)) + "|")
+    print("| kind (meter) | training tunes | " + " | ".join(f"{s} T={t}" for s in runs for t in temps)
+          + " | real test tunes |")
+    print("|---" * (3 + len(runs) * len(temps)) + "|")
     counts = gens["conditioned"].config["corpus"]["train_tunes_by_kind"]
     for k in kinds:
-        cells = [f"{100 * results['systems'][s]['generated'][t][k]['both']:.0f}%"
-                 for s in ("conditioned", "unconditioned") for t in temps]
+        cells = [f"{100 * results['systems'][s]['generated'][t][k]['both']:.0f}%" for s in runs for t in temps]
         print(f"| {k} ({'/'.join(meters[k])}) | {counts[k]} | " + " | ".join(cells)
               + f" | {100 * real[k]['both']:.0f}% of {real[k]['samples']} |")
     json.dump(results, open(os.path.join(args.out, "results.json"), "w"), indent=1, default=str)

@@ -42,10 +42,22 @@ def trained(tmp_path_factory, collection):
     return out
 
 
-def test_the_kind_alone_decides_the_meter(trained):
-    """Greedy tunes from the two initial states differ and each has its kind's header: its meter and
-    note length. (Bars that add up take more training than a test's seconds: the benchmark measures them.)"""
-    gen = rnnkit.load(str(trained))
+@pytest.fixture(scope="module")
+def trained_state(tmp_path_factory, collection):
+    """The kind in the initial state only (``--condition-at state``): the lecture's single input."""
+    out = tmp_path_factory.mktemp("tune") / "state"
+    train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1),
+               {**SMALL, "condition_input": False}, _cfg())
+    return out
+
+
+@pytest.mark.parametrize("where", ["every-step", "state"])
+def test_the_kind_alone_decides_the_meter(trained, trained_state, where):
+    """Greedy tunes from the two kinds differ and each has its kind's header: its meter and note
+    length; with the kind in the initial state only, and with it at every step's input too (the
+    default). (Bars that add up take more training than a test's seconds: the benchmark measures them.)"""
+    gen = rnnkit.load(str(trained if where == "every-step" else trained_state))
+    assert gen.model.config.condition_input == (where == "every-step")
     assert isinstance(gen, TuneGenerator) and gen.kinds == ["jigs", "waltzes"] and gen.conditioned
     assert gen.meters == {"jigs": ["6/8"], "waltzes": ["3/4"]}
     jig, waltz = (gen.generate(kind, temperature=0) for kind in ("jig", "waltz"))
@@ -129,6 +141,9 @@ def _bad_inputs(t, run, collection):
         (["train", "tune", "--data", collection, "--out", str(run)], "already holds a run"),
         (["train", "tune", "--resume", str(run), "--hidden-size", "32"], "cannot change the model shape"),
         (["train", "tune", "--resume", str(run), "--no-condition"], "drop --no-condition"),
+        (["train", "tune", "--resume", str(run), "--condition-at", "state"], "drop --no-condition and --condition-at"),
+        (["train", "tune", "--data", collection, "--out", str(t / "o5"), "--no-condition", "--condition-at",
+          "state"], "drop it with --no-condition"),
     ]
 
 

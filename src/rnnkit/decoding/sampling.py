@@ -161,7 +161,8 @@ def resolve_precision(precision: str, device: torch.device, num_samples: int) ->
 @torch.no_grad()
 def generate(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: int = 500, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None, num_samples: int = 1,
-             precision: str = "auto", state: tuple[torch.Tensor, ...] | None = None) -> Iterator[torch.Tensor]:
+             precision: str = "auto", state: tuple[torch.Tensor, ...] | None = None,
+             conditions: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
     """The symbols drawn after ``prime``, one step at a time: ids [num_samples] per step, at most
     ``length`` steps (a caller may stop earlier: nothing is computed past the last step it takes).
     Options as :func:`sample`; bad options raise at the first step."""
@@ -177,7 +178,7 @@ def generate(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length:
     ids = encode_prime(vocab, prime).to(device)
     stepper = Stepper(model, precision)
     uniforms = Uniforms(seed, num_samples, device)
-    logits = stepper.prime(ids[None, :].expand(num_samples, -1), state)
+    logits = stepper.prime(ids[None, :].expand(num_samples, -1), state, conditions)
     for t in range(length):
         nxt = draw(logits, temperature, top_k, top_p, uniforms)
         yield nxt
@@ -187,7 +188,8 @@ def generate(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length:
 
 def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: int = 500, temperature: float = 1.0,
            top_k: int | None = None, top_p: float | None = None, seed: int | None = None, stop: str | None = None,
-           num_samples: int = 1, precision: str = "auto", state: tuple[torch.Tensor, ...] | None = None) -> list[str]:
+           num_samples: int = 1, precision: str = "auto", state: tuple[torch.Tensor, ...] | None = None,
+           conditions: torch.Tensor | None = None) -> list[str]:
     """Generate ``num_samples`` continuations of ``prime`` (the prime itself is not returned).
 
     Each stream stops after ``length`` symbols or right after it writes ``stop`` (kept in the
@@ -198,12 +200,14 @@ def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: i
     ``precision`` "bf16" or "int8" keeps the recurrent matrices in fewer bytes for speed (see
     :class:`~rnnkit.models.stepper.Matrix`), "fp32" is exact, "auto" (default) picks by
     :func:`resolve_precision`. ``state``: where each stream starts (each [num_layers, num_samples,
-    H]; a conditioned model's ``initial_state``), None for zeros.
+    H]; a conditioned model's ``initial_state``), None for zeros; ``conditions`` [num_samples]: the
+    classes a model built with ``condition_input`` adds to every input.
     """
     chosen: list[torch.Tensor] = []
     texts = [""] * num_samples
     ends = [length] * num_samples
-    steps = generate(model, vocab, prime, length, temperature, top_k, top_p, seed, num_samples, precision, state)
+    steps = generate(model, vocab, prime, length, temperature, top_k, top_p, seed, num_samples, precision, state,
+                     conditions)
     for t, nxt in enumerate(steps):
         chosen.append(nxt)
         if stop:  # per-stream text only when an end string must be found

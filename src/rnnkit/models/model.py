@@ -62,6 +62,9 @@ class ModelConfig:
     # Single-input generation (the lecture's captioning shape): one of this many classes (a tune's
     # kind) sets the recurrent net's initial state, see SequenceModel.initial_state. 0: none.
     num_conditions: int = 0
+    # With num_conditions: the condition's learnt vector is also added to the input of every step
+    # (not only the initial state), so the choice need not survive a long stretch of the sequence.
+    condition_input: bool = False
 
     def validate(self) -> "ModelConfig":
         """Return self, or raise RnnkitError naming the first nonsense value."""
@@ -90,6 +93,8 @@ class ModelConfig:
             raise RnnkitError("direct connections are a tdnn option")
         if self.num_conditions < 0:
             raise RnnkitError(f"num_conditions must be >= 0, got {self.num_conditions}")
+        if self.condition_input and not self.num_conditions:
+            raise RnnkitError("condition_input needs num_conditions")
         if self.num_conditions and (self.cell not in RNN_CELLS or self.bidirectional):
             raise RnnkitError("a condition sets the initial state of a forward recurrent net: it needs one of "
                               f"{', '.join(RNN_CELLS)}, not bidirectional")
@@ -157,6 +162,9 @@ class SequenceModel(nn.Module):
             parts = 2 if cfg.cell == "lstm" else 1
             self.condition = nn.Embedding(cfg.num_conditions, parts * cfg.num_layers * cfg.hidden_size)
             nn.init.normal_(self.condition.weight, std=0.1)
+            if cfg.condition_input:
+                self.condition_input = nn.Embedding(cfg.num_conditions, cfg.embedding_dim)
+                nn.init.normal_(self.condition_input.weight, std=0.1)
         # The activation penalty (cfg.ar, cfg.tar) of the last training forward, for the trainer to add
         # to the divergence; None when there is none.
         self.penalty: torch.Tensor | None = None
@@ -173,13 +181,16 @@ class SequenceModel(nn.Module):
         return (h, rows[1].contiguous()) if parts == 2 else (h,)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None,
-                state: State | None = None) -> tuple[torch.Tensor, State]:
+                state: State | None = None, conditions: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         """inputs: ids [B, T] or features [B, T, F]; lengths [B] or None -> (logits [B, T, C], state).
 
         With ``lengths`` and gradients on (training on separate sequences), the state returned is
-        empty: the batch's sequences end at different steps and none goes on.
+        empty: the batch's sequences end at different steps and none goes on. ``conditions`` [B]:
+        the classes whose vectors join every step's input (a model built with ``condition_input``).
         """
         x = self.input(inputs)
+        if conditions is not None and self.config.condition_input:
+            x = x + self.condition_input(conditions)[:, None, :]
         if self.config.vocab_size is not None:
             x = self.embedding_dropout(x, inputs)
         x = self.input_dropout(x)  # [B, T, D]

@@ -98,6 +98,8 @@ class Stepper:
             if order is not None:
                 w_ih, w_hh, b_ih, b_hh = w_ih[order], w_hh[order], b_ih[order], b_hh[order]
             low = lambda w: Matrix(w, self.precision)  # noqa: E731
+            if k == 0:
+                self.w_ih0 = w_ih.detach().float()  # a condition's vector goes through the same map (see prime)
             if self.cell == "gru":
                 # GRU keeps the recurrent bias of the candidate inside the reset gate: keep the products apart.
                 w_in = self.model.input.weight @ w_ih.t() + b_ih if k == 0 else low(w_ih)
@@ -126,18 +128,24 @@ class Stepper:
             self._layers_state = [list(part.float().unbind(0)) for part in value]
 
     @torch.inference_mode()
-    def prime(self, ids: torch.Tensor, state: State | None = None) -> torch.Tensor:
+    def prime(self, ids: torch.Tensor, state: State | None = None, conditions: torch.Tensor | None = None) -> torch.Tensor:
         """Run ``ids`` [B, T] through the whole-sequence path from ``state`` (None: zeros; a
-        conditioned model's :meth:`initial_state`); returns logits [B, C] of the last step."""
-        logits, self.state = self.model(ids, None, state)
+        conditioned model's :meth:`initial_state`); returns logits [B, C] of the last step.
+        ``conditions`` [B]: the classes added to every input (a model with ``condition_input``)."""
+        logits, self.state = self.model(ids, None, state, conditions)
+        self.conditions, self.condition_rows = conditions, None
+        if conditions is not None and self.fast and self.model.config.condition_input:
+            # The first layer's input is embedding + condition: its pre-activation gains this per-stream row.
+            self.condition_rows = self.model.condition_input(conditions).float() @ self.w_ih0.t()  # [B, G]
         return logits[:, -1].float()
 
     @torch.inference_mode()
     def step(self, ids: torch.Tensor) -> torch.Tensor:
         """Feed ``ids`` [B]; returns next-symbol logits [B, C] and advances the state."""
         if not self.fast:
-            logits, self.state = self.model(ids[:, None], None, self.state)
+            logits, self.state = self.model(ids[:, None], None, self.state, getattr(self, "conditions", None))
             return logits[:, 0].float()
+        extra = getattr(self, "condition_rows", None)
         hs = self._layers_state[0]
         cs = self._layers_state[1] if self.cell == "lstm" else None
         x = None
@@ -145,6 +153,8 @@ class Stepper:
             h = hs[k]
             if self.cell == "gru":
                 gi = w_in.index_select(0, ids) if k == 0 else w_in(x, b)  # [B, 3H]
+                if k == 0 and extra is not None:
+                    gi = gi + extra
                 gh = w_hh(h, b_hh)
                 ir, iz, in_ = gi.chunk(3, dim=1)
                 hr, hz, hn = gh.chunk(3, dim=1)
@@ -153,7 +163,8 @@ class Stepper:
                 h = n + z * (h - n)
             else:
                 if k == 0:
-                    pre = w_hh(h, w_in.index_select(0, ids))  # folded input rows + recurrence, [B, G]
+                    rows = w_in.index_select(0, ids)  # folded input rows, [B, G]
+                    pre = w_hh(h, rows if extra is None else rows + extra)  # + recurrence
                 else:
                     pre = w_in(torch.cat([x, h], 1), b)
                 if self.cell == "lstm":

@@ -60,7 +60,7 @@ class DataConfig:
 
 
 # Chosen on the valid tunes of the Nottingham collection (README, "Tunes from one choice").
-DEFAULT_MODEL = dict(cell="lstm", embedding_dim=64, hidden_size=512, num_layers=2, dropout=0.2)
+DEFAULT_MODEL = dict(cell="lstm", embedding_dim=64, hidden_size=512, num_layers=2, dropout=0.2, condition_input=True)
 DEFAULT_TRAIN = TrainConfig(batch_size=32, lr=3e-3, weight_decay=0.01, clip_norm=1.0, warmup_steps=50,
                             dropout_from=0.0, dropout_ramp=0.0, eval_interval=30.0, checkpoint_interval=120.0,
                             select="valid_loss", select_mode="min")
@@ -99,7 +99,7 @@ def divergence(logits: torch.Tensor, batch: Batch) -> LossResult:
 def read_conditions(model: SequenceModel, batch: Batch, state: Any) -> tuple[torch.Tensor, tuple]:
     """The net starts from each tune's kind (or from zeros, unconditioned), reads the tune."""
     start = model.initial_state(batch.conditions) if model.config.num_conditions else None
-    return model(batch.inputs, batch.lengths, start)
+    return model(batch.inputs, batch.lengths, start, batch.conditions if model.config.condition_input else None)
 
 
 def make_task(train: list, valid: list | None, cfg: TrainConfig) -> SequenceTask:
@@ -129,8 +129,11 @@ def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | Non
     """Train a new tune generator into the run folder ``out``; returns the final valid metrics."""
     runtime = new_run(out, train)
     vocab, kinds, parts, info = _prepare(data, None, None)
+    settings = {**DEFAULT_MODEL, **(model_overrides or {})}
+    if not data.condition:
+        settings["condition_input"] = False
     model_cfg = ModelConfig(vocab_size=len(vocab), num_outputs=len(vocab), num_conditions=len(kinds) if data.condition else 0,
-                            **{**DEFAULT_MODEL, **(model_overrides or {})}).validate()
+                            **settings).validate()
     model = build_model(model_cfg)
     os.makedirs(out, exist_ok=True)
     atomic_write_json(os.path.join(out, "vocab.json"), {"chars": vocab.to_json(), "kinds": kinds,
@@ -200,31 +203,33 @@ class TuneGenerator:
         :func:`rnnkit.decoding.sampling.sample`."""
         kwargs["stop"] = kwargs.get("stop") or END
         texts = _sample(self.model, self.vocab, END + prime, self.default_length if length is None else length,
-                        num_samples=num_samples, state=self._start(condition, num_samples), **kwargs)
+                        num_samples=num_samples, **self._start(condition, num_samples), **kwargs)
         return [prime + (t[:-1] if t.endswith(END) else t) for t in texts]
 
     def stream(self, prime: str = "", length: int | None = None, condition: str | None = None,
                end_of_document: bool = True, **kwargs: Any) -> Iterator[str]:
         """One tune as it is drawn: ``prime``, then character by character (see :meth:`sample_many`)."""
-        state = self._start(condition, 1)
+        start = self._start(condition, 1)
         kwargs["stop"] = kwargs.get("stop") or END
         yield prime
         for symbol in _stream(self.model, self.vocab, END + prime, self.default_length if length is None else length,
-                              state=state, **kwargs):
+                              **start, **kwargs):
             if symbol == END:
                 return
             yield symbol
 
-    def _start(self, condition: str | None, num_samples: int) -> tuple | None:
-        """The initial state of ``num_samples`` streams of the kind ``condition`` (None: zeros)."""
+    def _start(self, condition: str | None, num_samples: int) -> dict[str, Any]:
+        """How ``num_samples`` streams of the kind ``condition`` start: the sampler's ``state`` (None:
+        zeros) and, for a model that reads its condition at every step, its ``conditions``."""
         if self.conditioned and condition is None:
             raise RnnkitError(f"give the kind of tune to generate (--condition): one of {', '.join(self.kinds)}")
         if not self.conditioned and condition is not None:
             raise RnnkitError("this run was trained with --no-condition: it takes no --condition")
         if condition is None:
-            return None
+            return {"state": None}
         ids = torch.full((num_samples,), self.kinds.index(self.kind(condition)), dtype=torch.long)
-        return self.model.initial_state(ids.to(next(self.model.parameters()).device))
+        ids = ids.to(next(self.model.parameters()).device)
+        return {"state": self.model.initial_state(ids), "conditions": ids if self.model.config.condition_input else None}
 
 
 def load(run_dir: str, device: str = "cpu") -> TuneGenerator:

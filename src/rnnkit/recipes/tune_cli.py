@@ -46,6 +46,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split-seed", type=int, default=None, help="seed of the split by tune (default 0)")
     p.add_argument("--no-condition", action="store_true",
                    help="start every tune from a zero state (the unconditioned model, to compare with)")
+    p.add_argument("--condition-at", choices=("state", "every-step"), default=None,
+                   help="where the kind enters: the initial state only (the lecture's single input), or that and "
+                        "every step's input (default every-step)")
     opt.add_run_arguments(p)
     opt.add_options(p, MODEL_OPTIONS)
     opt.add_options(p, train_options())
@@ -56,14 +59,19 @@ def train_from_args(args: argparse.Namespace) -> None:
     import os
     from dataclasses import replace
 
+    from ..errors import RnnkitError
     from .tune import DEFAULT_TRAIN, DataConfig, train_tune
 
     given = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
     if "data" in given:
         given["data"] = os.path.abspath(given["data"])  # --resume and evaluate find it from any folder
     data = DataConfig(**given, condition=not args.no_condition)
+    if args.no_condition and args.condition_at:
+        raise RnnkitError("--condition-at says where the kind enters: drop it with --no-condition")
+    model = {**opt.given(args, MODEL_OPTIONS), **({"condition_input": args.condition_at == "every-step"}
+                                                  if args.condition_at else {})}
     train = opt.train_settings(args, train_options(), new_run=True)
-    train_tune(args.out, data, opt.given(args, MODEL_OPTIONS), replace(DEFAULT_TRAIN, **opt.patience(train)))
+    train_tune(args.out, data, model, replace(DEFAULT_TRAIN, **opt.patience(train)))
 
 
 def resume_from_args(args: argparse.Namespace) -> None:
@@ -72,8 +80,8 @@ def resume_from_args(args: argparse.Namespace) -> None:
     from .tune import resume_tune
 
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
-    if args.no_condition:
-        raise RnnkitError("--resume reads the run's own settings; drop --no-condition")
+    if args.no_condition or args.condition_at:
+        raise RnnkitError("--resume reads the run's own settings; drop --no-condition and --condition-at")
     resume_tune(args.resume, opt.given(args, MODEL_OPTIONS),
                 opt.patience(opt.train_settings(args, train_options(), new_run=False)))
 

@@ -91,3 +91,25 @@ def test_stepper_rejects_an_unknown_precision():
     model = build_model(ModelConfig(vocab_size=5, num_outputs=5, hidden_size=8, embedding_dim=4))
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16, int8"):
         Stepper(model, "fp16")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_stepper_adds_the_condition_to_every_input_as_the_model_does(cell):
+    """A model that reads its condition at every step: the stepper's folded first layer gains the
+    condition's row; its logits are the whole-sequence model's (fp32, to float rounding)."""
+    torch.manual_seed(1)
+    model = build_model(ModelConfig(vocab_size=11, num_outputs=11, embedding_dim=5, hidden_size=8, num_layers=2,
+                                    cell=cell, num_conditions=3, condition_input=True)).eval()
+    with torch.no_grad():
+        model.condition_input.weight.mul_(10)  # a condition that matters
+    ids = torch.randint(0, 11, (3, 12))
+    conditions = torch.tensor([0, 1, 2])
+    start = model.initial_state(conditions)
+    with torch.no_grad():
+        want, _ = model(ids, None, start, conditions)
+        plain, _ = model(ids, None, start)
+    assert (want - plain).abs().max() > 1e-2  # far beyond the tolerance below: a stepper ignoring it fails
+    stepper = Stepper(model)
+    got = [stepper.prime(ids[:, :1], start, conditions)]
+    got += [stepper.step(ids[:, t]) for t in range(1, 12)]
+    torch.testing.assert_close(torch.stack(got, 1), want, atol=1e-5, rtol=0)
