@@ -6,9 +6,8 @@ the meter it writes, and do its bars add up? Against the same net trained withou
 
 Three systems, each ``rnnkit train tune`` with the defaults a user gets, for the same budget, on
 the same split (seeded, by tune: 80% train, 10% valid choosing the kept weights, 10% test): ``tune``
-(conditioned: the kind sets the initial state and joins every step's input), ``tune
---condition-at state`` (the initial state only: the lecture's single input) and ``tune
---no-condition``. For every kind with at least 30 training tunes, the
+(conditioned: the kind sets the initial state, the lecture's single input), ``tune --condition-at
+every-step`` (the kind joins every step's input too) and ``tune --no-condition``. For every kind with at least 30 training tunes, the
 conditioned model writes ``--samples`` tunes of that kind; the unconditioned one writes
 ``--samples`` tunes in all, and its share for a kind counts those that would pass for it. A tune
 passes when its meter is one of the kind's (those of at least 10% of the kind's training tunes)
@@ -53,10 +52,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="CPU threads for training and sampling (default 2)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    runs = {"conditioned": os.path.join(args.out, "conditioned"), "state only": os.path.join(args.out, "state"),
+    runs = {"conditioned": os.path.join(args.out, "conditioned"), "every step": os.path.join(args.out, "every"),
             "unconditioned": os.path.join(args.out, "plain")}
     train(runs["conditioned"], args.data, args.budget, [], args.threads)
-    train(runs["state only"], args.data, args.budget, ["--condition-at", "state"], args.threads)
+    train(runs["every step"], args.data, args.budget, ["--condition-at", "every-step"], args.threads)
     train(runs["unconditioned"], args.data, args.budget, ["--no-condition"], args.threads)
     results = {"budget": args.budget, "samples": args.samples, "systems": {}}
     gens = {name: rnnkit.load(run) for name, run in runs.items()}

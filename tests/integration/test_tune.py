@@ -43,20 +43,20 @@ def trained(tmp_path_factory, collection):
 
 
 @pytest.fixture(scope="module")
-def trained_state(tmp_path_factory, collection):
-    """The kind in the initial state only (``--condition-at state``): the lecture's single input."""
-    out = tmp_path_factory.mktemp("tune") / "state"
+def trained_every_step(tmp_path_factory, collection):
+    """The kind in the initial state and at every step's input (``--condition-at every-step``)."""
+    out = tmp_path_factory.mktemp("tune") / "every"
     train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1),
-               {**SMALL, "condition_input": False}, _cfg())
+               {**SMALL, "condition_input": True}, _cfg())
     return out
 
 
-@pytest.mark.parametrize("where", ["every-step", "state"])
-def test_the_kind_alone_decides_the_meter(trained, trained_state, where):
+@pytest.mark.parametrize("where", ["state", "every-step"])
+def test_the_kind_alone_decides_the_meter(trained, trained_every_step, where):
     """Greedy tunes from the two kinds differ and each has its kind's header: its meter and note
-    length; with the kind in the initial state only, and with it at every step's input too (the
-    default). (Bars that add up take more training than a test's seconds: the benchmark measures them.)"""
-    gen = rnnkit.load(str(trained if where == "every-step" else trained_state))
+    length; with the kind in the initial state only (the default), and at every step's input too.
+    (Bars that add up take more training than a test's seconds: the benchmark measures them.)"""
+    gen = rnnkit.load(str(trained if where == "state" else trained_every_step))
     assert gen.model.config.condition_input == (where == "every-step")
     assert isinstance(gen, TuneGenerator) and gen.kinds == ["jigs", "waltzes"] and gen.conditioned
     assert gen.meters == {"jigs": ["6/8"], "waltzes": ["3/4"]}
@@ -171,8 +171,9 @@ def test_condition_is_refused_by_other_language_models(tmp_path, capsys):
     assert "--condition picks the kind of tune: it needs a tune run" in capsys.readouterr().err
 
 
-def test_a_streamed_tune_is_the_sampled_tune(trained):
-    gen = rnnkit.load(str(trained))
+@pytest.mark.parametrize("where", ["state", "every-step"])
+def test_a_streamed_tune_is_the_sampled_tune(trained, trained_every_step, where):
+    gen = rnnkit.load(str(trained if where == "state" else trained_every_step))
     for options in (dict(condition="jigs", temperature=0.7, seed=4), dict(condition="waltz", temperature=1.0, seed=9)):
         assert "".join(gen.stream(**options)) == gen.generate(**options)
 

@@ -47,8 +47,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-condition", action="store_true",
                    help="start every tune from a zero state (the unconditioned model, to compare with)")
     p.add_argument("--condition-at", choices=("state", "every-step"), default=None,
-                   help="where the kind enters: the initial state only (the lecture's single input), or that and "
-                        "every step's input (default every-step)")
+                   help="where the kind enters: the initial state only (the lecture's single input; the default), "
+                        "or that and every step's input")
     opt.add_run_arguments(p)
     opt.add_options(p, MODEL_OPTIONS)
     opt.add_options(p, train_options())
