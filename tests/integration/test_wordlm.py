@@ -182,3 +182,26 @@ def test_streamed_words_are_the_sampled_text(lstm_run):
     assert streamed.returncode == 0, streamed.stderr
     text = lm.sample("the cat", 40, seed=3)
     assert streamed.stdout == ("the cat" + ("" if text.startswith("\n") else " ") + text).rstrip("\n") + "\n"
+
+
+def test_inspect_surprisal_and_cells_read_words(lstm_run):
+    """The page's views on a word LM: each word (and each line's <eos>) a symbol, its bits the
+    model's own cross-entropy of the same words read in one stream."""
+    import rnnkit as rk
+    from rnnkit.inspect.server import open_run
+
+    inspected = open_run(str(lstm_run))
+    assert list(inspected.views) == ["training", "sample", "surprisal", "cells"]
+    text = "the cat sat on the mat\na dog ran under the log\n"
+    blocks = inspected.views["surprisal"].answer(inspected, {"text": text})
+    stats = {b["label"]: b["value"] for b in blocks if b["type"] == "stat"}
+    tokens = next(b for b in blocks if b["type"] == "tokens")["tokens"]
+    assert [t["text"] for t in tokens][:7] == ["the ", "cat ", "sat ", "on ", "the ", "mat ", "\n"]
+    words = text.replace("\n", " <eos> ").split()
+    lm = rk.load(str(lstm_run))
+    with torch.no_grad():
+        logits, _ = lm.model(torch.from_numpy(lm.vocab.encode(words))[None])
+    nll = torch.nn.functional.cross_entropy(logits[0, :-1], torch.from_numpy(lm.vocab.encode(words))[1:])
+    assert float(stats["bits/word"]) == pytest.approx(float(nll) / math.log(2), abs=1e-4)
+    cells = inspected.views["cells"].answer(inspected, {"text": text, "pattern": "regex", "regex": "the"})
+    assert len(next(b for b in cells if b["type"] == "tokens")["tokens"]) == len(words)
