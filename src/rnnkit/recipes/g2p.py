@@ -57,7 +57,7 @@ class DataConfig:
     test_fraction: float = 0.05
 
 
-# Chosen on dev words in 10- and 30-minute probes (batch 128 at 3e-3 no better; dropout 0.35 in Seq2SeqConfig).
+# Chosen on dev words in 10- and 30-minute probes (batch 128 at 3e-3 no better; dropout: Seq2SeqConfig).
 # README, "Sequence to sequence"; benchmarks/g2p_cmudict.py.
 DEFAULT_TRAIN = TrainConfig(batch_size=64, lr=2e-3, weight_decay=0.0, clip_norm=5.0, warmup_steps=100,
                             dropout_from=0.0, dropout_ramp=0.0, eval_interval=60.0, checkpoint_interval=120.0,
