@@ -106,7 +106,7 @@ SURPRISAL = View(name="surprisal", title="Surprisal", tasks=("charlm", "wordlm")
 # -- Cells --------------------------------------------------------------------------------------
 def layer_names(run: Any) -> list[str]:
     lm = run.predictor
-    _, acts = run_text(lm.model, lm.vocab, symbols_of(lm.vocab, "ab" if lm.vocab.kind == "char" else "a b"))
+    _, acts = run_text(lm.model, lm.vocab, list(lm.vocab.tokens[-2:]))  # two symbols it knows
     return list(acts)
 
 
