@@ -192,3 +192,18 @@ def test_inspect_samples_a_tune_of_the_chosen_kind(trained):
                                                                                        length=400)
     with pytest.raises(RnnkitError, match="its kinds"):
         "".join(view.answer(inspected, {**form, "condition": "polka"}))
+
+
+def test_a_model_reading_its_kind_at_every_step_is_trained_on_it(trained_every_step, collection):
+    """read_conditions, the training and scoring forward, gives such a model its tunes' kinds at
+    every step: its logits are not those of the initial state alone."""
+    from rnnkit.data.batching import SequenceBatches
+    from rnnkit.recipes.tune import examples, held_out, read_conditions
+
+    gen = rnnkit.load(str(trained_every_step))
+    batch = next(iter(SequenceBatches(examples(held_out(str(trained_every_step), "valid"), gen.vocab, gen.kinds), 4,
+                                      shuffle=False)))
+    with torch.no_grad():
+        got, _ = read_conditions(gen.model, batch, None)
+        start_only, _ = gen.model(batch.inputs, batch.lengths, gen.model.initial_state(batch.conditions))
+    assert (got - start_only).abs().max() > 1e-3

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import RnnkitError
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run folder (any task)")
@@ -30,9 +32,9 @@ def run_from_args(args: argparse.Namespace) -> None:
 
     units = parse_units(args.units)
     if args.units and not args.export:
-        raise_error("--units chooses the cells of an --export report")
+        raise RnnkitError("--units chooses the cells of an --export report")
     if not 0 <= args.port <= 65535:
-        raise_error(f"--port must be between 0 and 65535, got {args.port}")
+        raise RnnkitError(f"--port must be between 0 and 65535, got {args.port}")
     run = open_run(args.run, args.text, args.device)
     if args.export:
         export_report(run, args.export, units)
@@ -48,8 +50,3 @@ def run_from_args(args: argparse.Namespace) -> None:
     finally:
         server.server_close()
 
-
-def raise_error(message: str) -> None:
-    from ..errors import RnnkitError
-
-    raise RnnkitError(message)

@@ -18,7 +18,7 @@ import torch
 from ..data.vocab import Vocabulary
 from ..data.words import EOS
 from ..errors import RnnkitError
-from ..models.encoders import RecurrentEncoder
+from ..models.encoders import _VF_RUN, RecurrentEncoder
 from ..models.model import SequenceModel
 
 PATTERNS = ("inside a string", "inside a comment", "bracket depth", "position in line")
@@ -86,8 +86,6 @@ def layer_states(enc: RecurrentEncoder, k: int, x: torch.Tensor,
     H = rnn.hidden_size
     h0 = x.new_zeros(1, 1, H) if start is None else start[0][None].reshape(1, 1, H)
     c0 = x.new_zeros(1, 1, H) if start is None or len(start) < 2 else start[1].reshape(1, 1, H)
-    from ..models.encoders import _VF_RUN
-
     hx = (h0, c0) if enc.cell == "lstm" else h0
     h = _VF_RUN[enc.cell](x[None], hx, weights, rnn.bias, 1, 0.0, False, False, True)[0][0]
     if enc.cell != "lstm":

@@ -32,6 +32,10 @@ ASSETS = {"/": ("page.html", "text/html; charset=utf-8"), "/assets/app.js": ("ap
           "/assets/style.css": ("style.css", "text/css; charset=utf-8")}
 
 
+class TooLarge(RnnkitError):
+    """A request over :data:`MAX_BODY` (HTTP 413)."""
+
+
 @dataclass
 class Inspected:
     """A run opened for the page: its predictor (``rnnkit.load``) and the text views start with."""
@@ -110,7 +114,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             form = self.read_form()
         except RnnkitError as exc:
-            return self.send_json(413 if "bytes" in str(exc) else 400, {"error": str(exc)})
+            return self.send_json(413 if isinstance(exc, TooLarge) else 400, {"error": str(exc)})
         with self.run.lock:
             try:
                 answer = view.answer(self.run, form)
@@ -130,7 +134,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise RnnkitError("bad Content-Length") from None
         if size > MAX_BODY:
-            raise RnnkitError(f"the request has {size:,} bytes; this page takes at most {MAX_BODY:,}")
+            raise TooLarge(f"the request has {size:,} bytes; this page takes at most {MAX_BODY:,}")
         try:
             form = json.loads(self.rfile.read(size) or b"{}")
         except ValueError:

@@ -81,6 +81,9 @@ class Stepper:
                      and isinstance(model.input, nn.Embedding))
         self._state: State | None = None
         self._layers_state: list[list[torch.Tensor]] | None = None
+        # A model with condition_input: the classes of the streams, and their first-layer rows (see prime).
+        self.conditions: torch.Tensor | None = None
+        self.condition_rows: torch.Tensor | None = None
         if self.fast:
             self._layout(enc)
 
@@ -143,9 +146,9 @@ class Stepper:
     def step(self, ids: torch.Tensor) -> torch.Tensor:
         """Feed ``ids`` [B]; returns next-symbol logits [B, C] and advances the state."""
         if not self.fast:
-            logits, self.state = self.model(ids[:, None], None, self.state, getattr(self, "conditions", None))
+            logits, self.state = self.model(ids[:, None], None, self.state, self.conditions)
             return logits[:, 0].float()
-        extra = getattr(self, "condition_rows", None)
+        extra = self.condition_rows
         hs = self._layers_state[0]
         cs = self._layers_state[1] if self.cell == "lstm" else None
         x = None

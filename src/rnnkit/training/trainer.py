@@ -195,8 +195,8 @@ class Trainer:
             set_dropout_scale(self.model, scale)
             self.dropout_scale = scale
 
-    def _train_step(self, batch: Batch, lr: float) -> tuple[LossResult, bool]:
-        """One update on ``batch``: (its divergence, whether the update was applied)."""
+    def _train_step(self, batch: Batch, lr: float) -> tuple[LossResult, float, bool]:
+        """One update on ``batch``: (its divergence, its total as a float, whether the update was applied)."""
         batch = batch.to(self.runtime.device)
         state = None if batch.new_stream else _detach(self.state)
         with self.runtime.autocast():
@@ -206,18 +206,20 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         (result.mean if penalty is None else result.mean + penalty).backward()
         norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
-        # One sync (the loop syncs on the loss anyway): a non-finite loss or gradient changes nothing,
-        # neither the weights nor the optimizer's moments nor the carried state; the loop says so.
-        if not (math.isfinite(float(result.total.detach())) and math.isfinite(float(norm))):
+        # float() is a device sync point, the one the loop needs for the loss anyway: a non-finite loss
+        # or gradient changes nothing, neither the weights nor the optimizer's moments nor the carried
+        # state; the loop says so.
+        total = float(result.total.detach())
+        if not (math.isfinite(total) and math.isfinite(float(norm))):
             self.optimizer.zero_grad(set_to_none=True)
-            return result, False
+            return result, total, False
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.step()
         if self.average is not None:
             self.average.update(self.model)
         self.state = new_state
-        return result, True
+        return result, total, True
 
     def _skip(self, total: float, progress: Progress) -> None:
         """Log a step whose update was skipped (a non-finite loss or gradient: see _train_step);
@@ -310,11 +312,10 @@ class Trainer:
         while not self._done():
             lr = lr_at(cfg, self.step, self._progress(), self.restart)
             self._schedule_dropout()
-            result, applied = self._train_step(self.task.next_batch(), lr)
+            result, total, applied = self._train_step(self.task.next_batch(), lr)
             self.step += 1
             steps_this_call += 1
-            # float() is a device sync point; on a GPU it costs little next to a BPTT segment.
-            total, count = float(result.total.detach()), float(result.count)
+            count = float(result.count)
             self.elapsed = time.monotonic() - start
             if not applied:
                 self._skip(total, progress)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 from typing import Any, Iterator
 
 import numpy as np
@@ -42,17 +43,9 @@ def sample(run: Any, form: dict[str, str]) -> Iterator[str]:
     if run.task == "tune":
         condition = form.get("condition") or None
         return lm.stream(prime, length, condition=condition if lm.conditioned else None, **options)
-    unknown = lm.vocab.unknown_symbols(symbols_of(lm.vocab, prime)) if lm.vocab.unk is None else []
-    if unknown:
-        raise RnnkitError(f"the model never saw {' '.join(map(repr, unknown[:10]))}: change the prime")
-    pieces = lm.stream(prime, length, **options)
+    pieces = lm.stream(prime, length, **options)  # an unknown prime symbol is the sampler's error
     first = next(pieces, "")  # bad options raise here, before anything is sent
-    return _chain([prime, " " if run.task == "wordlm" and prime and first != "\n" else "", first], pieces)
-
-
-def _chain(head: list[str], rest: Iterator[str]) -> Iterator[str]:
-    yield from head
-    yield from rest
+    return itertools.chain([prime, " " if run.task == "wordlm" and prime and first != "\n" else "", first], pieces)
 
 
 SAMPLE = View(name="sample", title="Sample", tasks=LMS, fields=sample_fields, answer=sample, streams=True, button="Sample")

@@ -9,8 +9,6 @@ from ...training.checkpoint import read_json
 from ...training.metrics import read_metrics
 from . import View, figure, preformatted, stat, table
 
-SPEEDS = ("chars_per_s", "tokens_per_s", "words_per_s", "frames_per_s", "examples_per_s", "pairs_per_s")
-
 
 def answer(run: Any, form: dict[str, str]) -> list[dict[str, Any]]:
     path = os.path.join(run.run_dir, "metrics.jsonl")
@@ -25,7 +23,7 @@ def answer(run: Any, form: dict[str, str]) -> list[dict[str, Any]]:
     valid = [(r["step"], r["valid_loss"]) for r in records if "valid_loss" in r]
     if records:
         rows.append(["training time", f"{records[-1].get('time', 0):.0f} s"])
-    for key in SPEEDS:
+    for key in sorted({k for r in records for k in r if k.endswith("_per_s")}):  # chars_per_s, phonemes_per_s, ...
         speeds = [r[key] for r in records if key in r]
         if speeds:
             rows.append([key.replace("_per_s", " per second"), f"{sum(speeds) / len(speeds):,.0f} (mean)"])
