@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("run", help="run folder")
         add_arguments(cmd)
 
+    from .prepare import add_arguments as add_prepare_arguments
+
+    add_prepare_arguments(sub.add_parser("prepare", help="encode a corpus of any size once into memory-mapped "
+                                         "token files, split by file (train charlm --data)"))
+
     dg = sub.add_parser("diagnose", help="look inside recurrent nets: gradient-flow")
     what = dg.add_subparsers(dest="what", required=True, metavar="what", parser_class=_Parser, help="gradient-flow")
     add_gradflow_arguments(what.add_parser("gradient-flow", help="the norm of d(loss at the last step)/d(h_t) "
@@ -228,6 +233,13 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .prepare import run_from_args
+
+    run_from_args(args)
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .inspect import run_from_args
 
@@ -236,7 +248,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "decode": cmd_decode, "diagnose": cmd_diagnose,
-            "inspect": cmd_inspect}
+            "inspect": cmd_inspect, "prepare": cmd_prepare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+import numpy as np
 import torch
 
 from ..errors import RnnkitError
@@ -66,24 +67,26 @@ class Batch:
 
 
 class StreamBatcher:
-    """Cuts a 1-D id tensor into ``batch_size`` streams and walks them ``bptt`` steps at a time."""
+    """Cuts a 1-D id sequence into ``batch_size`` streams and walks them ``bptt`` steps at a time.
 
-    def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int):
+    ``ids`` is a tensor, or a NumPy array such as a memory-mapped token file
+    (:mod:`rnnkit.data.prepared`): each segment reads only its own ids, so a corpus of gigabytes
+    is never copied into memory.
+    """
+
+    def __init__(self, ids: torch.Tensor | np.ndarray, batch_size: int, bptt: int):
         if batch_size <= 0 or bptt <= 0:
             raise RnnkitError(f"batch size and bptt must be positive, got {batch_size} and {bptt}")
-        ids = torch.as_tensor(ids)
+        ids = ids if isinstance(ids, np.ndarray) else torch.as_tensor(ids)
         # Each stream needs one more symbol than it has inputs: the last target.
-        length = (ids.numel() - 1) // batch_size
+        length = (len(ids) - 1) // batch_size
         if length < 1:
             raise RnnkitError(
-                f"text of {ids.numel()} symbols is too short for batch size {batch_size}: "
+                f"text of {len(ids)} symbols is too short for batch size {batch_size}: "
                 "lower --batch-size or give a longer corpus")
         self.batch_size, self.bptt, self.length = batch_size, bptt, length
         self.ids = ids[: length * batch_size + 1]
-        # [B, length + 1]: row b is stream b, with one symbol of overlap for the last target.
-        starts = torch.arange(batch_size) * length
-        cols = torch.arange(length + 1)
-        self.streams = self.ids[(starts[:, None] + cols[None, :]).clamp_max(self.ids.numel() - 1)]
+        self._starts = np.arange(batch_size) * length  # row b is stream b, from ids[b * length]
 
     @property
     def num_segments(self) -> int:
@@ -100,7 +103,13 @@ class StreamBatcher:
         end = min(start + self.bptt, self.length)
         if not 0 <= start < self.length:
             raise IndexError(k)
-        return self.streams[:, start:end], self.streams[:, start + 1:end + 1]
+        # [B, T + 1]: each row reads one symbol past its inputs, the last target (the next row's first).
+        index = self._starts[:, None] + np.arange(start, end + 1)[None, :]
+        if isinstance(self.ids, np.ndarray):
+            rows = torch.from_numpy(np.asarray(self.ids[index], dtype=np.int64))
+        else:
+            rows = self.ids[torch.from_numpy(index)]
+        return rows[:, :-1], rows[:, 1:]
 
     def __iter__(self) -> Iterator[Batch]:
         for k in range(self.num_segments):
@@ -115,8 +124,9 @@ class EpochStreams:
     boundaries fall elsewhere; ``position`` (epoch, segment) is all a resume needs.
     """
 
-    def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int, seed: int = 0):
-        self.ids, self.batch_size, self.bptt, self.seed = torch.as_tensor(ids), batch_size, bptt, seed
+    def __init__(self, ids: torch.Tensor | np.ndarray, batch_size: int, bptt: int, seed: int = 0):
+        ids = ids if isinstance(ids, np.ndarray) else torch.as_tensor(ids)
+        self.ids, self.batch_size, self.bptt, self.seed = ids, batch_size, bptt, seed
         self.epoch, self.segment = 0, 0
         self._batcher = self._make(0)
 
@@ -125,7 +135,7 @@ class EpochStreams:
         if epoch > 0:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             offset = int(torch.randint(0, self.bptt, (1,), generator=g))
-            offset = min(offset, max(0, self.ids.numel() - self.batch_size - 1))
+            offset = min(offset, max(0, len(self.ids) - self.batch_size - 1))
         return StreamBatcher(self.ids[offset:], self.batch_size, self.bptt)
 
     @property

@@ -79,7 +79,8 @@ def _matches(path: str, patterns: list[str]) -> bool:
                for p in patterns)
 
 
-def _decode(data: bytes, stats: CorpusStats) -> str | None:
+def decode_file(data: bytes, stats: CorpusStats) -> str | None:
+    """A file's text by the decoding rule above, or None for a binary file (counted in ``stats``)."""
     if b"\x00" in data[:8192]:
         stats.skipped_binary += 1
         return None
@@ -100,13 +101,13 @@ def _walk_dir(root: str) -> Iterator[str]:
             yield os.path.join(dirpath, name)
 
 
-def _collect(blobs: Iterable[bytes | None], max_chars: int, stats: CorpusStats) -> list[str]:
+def _collect(blobs: Iterable[tuple[str, bytes | None]], max_chars: int, stats: CorpusStats) -> list[str]:
     """Decode the files' bytes until ``max_chars`` characters are read (None: a file that could
     not be read). The generator is not drawn further, so an archive is read no further than needed."""
     parts: list[str] = []
     total = 0
-    for data in blobs:
-        text = _decode(data, stats) if data is not None else None
+    for _, data in blobs:
+        text = decode_file(data, stats) if data is not None else None
         if text is None:
             continue
         parts.append(text)
@@ -117,21 +118,22 @@ def _collect(blobs: Iterable[bytes | None], max_chars: int, stats: CorpusStats) 
     return parts
 
 
-def _dir_blobs(paths: Iterable[str], root: str, patterns: list[str], stats: CorpusStats) -> Iterator[bytes | None]:
-    """The bytes of each matching file; files that do not match are counted, not read."""
+def _dir_blobs(paths: Iterable[str], root: str, patterns: list[str], stats: CorpusStats) -> Iterator[tuple[str, bytes | None]]:
+    """(name relative to ``root``, bytes) of each matching file; files that do not match are counted, not read."""
     for path in paths:
-        if not _matches(os.path.relpath(path, root), patterns):
+        name = os.path.relpath(path, root)
+        if not _matches(name, patterns):
             stats.skipped_unmatched += 1
             continue
         try:
             with open(path, "rb") as f:
-                yield f.read()
+                yield name, f.read()
         except OSError as exc:
             log.warning("skipping unreadable file %s: %s", path, exc)
-            yield None
+            yield name, None
 
 
-def _tar_blobs(tar: tarfile.TarFile, patterns: list[str], stats: CorpusStats) -> Iterator[bytes | None]:
+def _tar_blobs(tar: tarfile.TarFile, patterns: list[str], stats: CorpusStats) -> Iterator[tuple[str, bytes | None]]:
     for member in tar:
         if not member.isfile():
             continue
@@ -139,7 +141,7 @@ def _tar_blobs(tar: tarfile.TarFile, patterns: list[str], stats: CorpusStats) ->
             stats.skipped_unmatched += 1
             continue
         fileobj = tar.extractfile(member)
-        yield fileobj.read() if fileobj is not None else None
+        yield member.name, fileobj.read() if fileobj is not None else None
 
 
 def _read_files(paths: Iterable[str], root: str, patterns: list[str], max_chars: int, stats: CorpusStats) -> list[str]:
@@ -153,6 +155,23 @@ def _read_tar(path: str, patterns: list[str], max_chars: int, stats: CorpusStats
             return _collect(_tar_blobs(tar, patterns, stats), max_chars, stats)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise RnnkitError(f"cannot read archive {path}: {exc}") from None
+
+
+def iter_files(spec: str, include: str | None, stats: CorpusStats) -> Iterator[tuple[str, bytes | None]]:
+    """(name, bytes) of every file of a corpus that ``include`` matches, in reading order, one at
+    a time (None: unreadable): what :func:`read_corpus` reads, for callers that stream a corpus
+    of any size (:mod:`rnnkit.data.prepared`). Decode each with :func:`decode_file`."""
+    path, patterns = resolve_corpus(spec, include)
+    if os.path.isdir(path):
+        yield from _dir_blobs(_walk_dir(path), path, patterns, stats)
+    elif is_archive(path):
+        try:
+            with tarfile.open(path, mode="r|*") as tar:
+                yield from _tar_blobs(tar, patterns, stats)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise RnnkitError(f"cannot read archive {path}: {exc}") from None
+    else:
+        yield from _dir_blobs([path], os.path.dirname(path) or ".", [], stats)
 
 
 def python_stdlib_dir() -> str:
@@ -175,6 +194,17 @@ def is_archive(path: str) -> bool:
     return path.endswith(_ARCHIVE_SUFFIXES)
 
 
+def resolve_corpus(spec: str, include: str | None) -> tuple[str, list[str]]:
+    """(the path a corpus names, its include patterns): a named corpus's place and default
+    patterns, or the path given, which must exist."""
+    if spec in NAMED_CORPORA:
+        include = include if include is not None else DEFAULT_INCLUDE[spec]
+        return (python_stdlib_dir() if spec == "python" else find_linux_source()), parse_include(include)
+    if not os.path.exists(spec):
+        raise RnnkitError(f"corpus not found: {spec} (give a file, a directory, a tar archive, or one of: {', '.join(NAMED_CORPORA)})")
+    return spec, parse_include(include)
+
+
 def read_corpus(spec: str = "python", include: str | None = None, max_chars: int | None = None) -> Corpus:
     """Read a corpus: a named one (``python``, ``linux``), a file, a directory or a tar archive.
 
@@ -185,15 +215,7 @@ def read_corpus(spec: str = "python", include: str | None = None, max_chars: int
     max_chars = DEFAULT_MAX_CHARS if max_chars is None else max_chars
     if max_chars <= 0:
         raise RnnkitError(f"max chars must be positive, got {max_chars}")
-    name = spec
-    if spec in NAMED_CORPORA:
-        include = include if include is not None else DEFAULT_INCLUDE[spec]
-        path = python_stdlib_dir() if spec == "python" else find_linux_source()
-    else:
-        path = spec
-        if not os.path.exists(path):
-            raise RnnkitError(f"corpus not found: {path} (give a file, a directory, a tar archive, or one of: {', '.join(NAMED_CORPORA)})")
-    patterns = parse_include(include)
+    path, patterns = resolve_corpus(spec, include)
     stats = CorpusStats(sources=[path])
 
     if os.path.isdir(path):
@@ -219,4 +241,4 @@ def read_corpus(spec: str = "python", include: str | None = None, max_chars: int
         log.warning("skipped %d binary file(s) in %s", stats.skipped_binary, path)
     if stats.replaced_chars:
         log.warning("%d invalid UTF-8 sequence(s) in %s were replaced by U+FFFD", stats.replaced_chars, path)
-    return Corpus(text=text, stats=stats, name=name)
+    return Corpus(text=text, stats=stats, name=spec)

@@ -61,8 +61,13 @@ class Vocabulary:
         if not text:
             raise RnnkitError("cannot build a vocabulary from empty text")
         codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        values, counts = np.unique(codes, return_counts=True)
-        keep = [(int(c), int(v)) for v, c in zip(values, counts) if c >= min_count and chr(int(v)) != UNK]
+        return cls.from_char_counts(np.bincount(codes), max_size, min_count)
+
+    @classmethod
+    def from_char_counts(cls, counts: np.ndarray, max_size: int | None = None, min_count: int = 1) -> "Vocabulary":
+        """:meth:`build_chars` from ``counts[code point]`` (a corpus counted piece by piece)."""
+        values = np.flatnonzero(counts)
+        keep = [(int(counts[v]), int(v)) for v in values if counts[v] >= min_count and chr(int(v)) != UNK]
         if max_size is not None:
             if max_size < 2:
                 raise RnnkitError(f"max vocabulary size must be at least 2, got {max_size}")
@@ -116,10 +121,7 @@ class Vocabulary:
         if codes.size == 0:
             return np.zeros(0, dtype=np.int64), 0
         unk_id = self._index[self.unk] if self.unk is not None else -1
-        size = max(int(codes.max()), max(ord(t) for t in self.tokens)) + 1
-        table = np.full(size, unk_id, dtype=np.int64)
-        for i, t in enumerate(self.tokens):
-            table[ord(t)] = i
+        table = self.code_table(int(codes.max()) + 1)
         ids = table[codes]
         missing = ids < 0
         if missing.any():
@@ -127,6 +129,15 @@ class Vocabulary:
             raise RnnkitError(f"character {bad!r} is not in the vocabulary")
         unknown = int(((ids == unk_id) & (codes != ord(self.unk))).sum()) if self.unk is not None else 0
         return ids, unknown
+
+    def code_table(self, size: int = 0) -> np.ndarray:
+        """``table[code point]`` = id (int64; ``unk``'s id, or -1 without one, for characters the
+        vocabulary lacks), at least ``size`` long: encodes text of code points below ``size``."""
+        unk_id = self._index[self.unk] if self.unk is not None else -1
+        table = np.full(max(size, max(ord(t) for t in self.tokens) + 1), unk_id, dtype=np.int64)
+        for i, t in enumerate(self.tokens):
+            table[ord(t)] = i
+        return table
 
     def unknown_symbols(self, seq: str | Sequence[str]) -> list[str]:
         """The distinct symbols of ``seq`` that the vocabulary lacks, in order of appearance."""

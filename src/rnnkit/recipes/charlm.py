@@ -12,12 +12,14 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..configs import from_dict, to_dict
 from ..data.corpus import read_corpus
 from ..data.documents import END, join_documents, split_documents
+from ..data.prepared import open_prepared
 from ..data.vocab import Vocabulary
 from ..decoding.sampling import sample as _sample, stream as _stream
 from ..errors import RnnkitError
@@ -51,6 +53,9 @@ class DataConfig:
     documents: str | None = None
     test_fraction: float = 0.0
     split_seed: int = 0
+    # A folder written by `rnnkit prepare` (data/prepared.py): its parts, memory-mapped, instead of
+    # reading `corpus` into memory; its vocabulary, and its split by file.
+    prepared: str | None = None
 
 
 # Defaults tuned on Tiny Shakespeare for a 2-core CPU (see benchmarks/charlm_speed_quality.py).
@@ -89,7 +94,30 @@ def split_text(data: DataConfig, text: str) -> tuple[dict[str, str], dict[str, i
     return {k: join_documents(parts[k]) for k in ("train", "valid", "test")}, counts
 
 
-def _prepare(data: DataConfig, vocab: Vocabulary | None) -> tuple[Vocabulary, torch.Tensor, torch.Tensor, dict[str, Any]]:
+def _open_prepared(data: DataConfig, vocab: Vocabulary | None) -> tuple[Vocabulary, np.ndarray, torch.Tensor, dict[str, Any]]:
+    """The parts of prepared data: training ids memory-mapped, validation a spread sample in memory."""
+    prepared = open_prepared(data.prepared)
+    if vocab is not None and vocab != prepared.vocab:
+        raise RnnkitError(f"the vocabulary of {data.prepared} is not this run's: it was prepared again")
+    train_ids = prepared.ids("train")
+    if len(train_ids) < 2:
+        raise RnnkitError(f"prepared data {data.prepared} has no training text")
+    valid_ids = torch.from_numpy(prepared.spread("valid", data.max_valid_chars))
+    parts = prepared.manifest["parts"]
+    info = {"train_chars": parts["train"]["chars"], "valid_chars": parts["valid"]["chars"],
+            "test_chars": parts["test"]["chars"], "files": sum(parts[p]["files"] for p in parts),
+            "train_files": parts["train"]["files"], "valid_files": parts["valid"]["files"],
+            "test_files": parts["test"]["files"], "train_sha256": parts["train"]["sha256"][:16],
+            "split": prepared.manifest["split"], "source": prepared.manifest["source"]}
+    log.info("prepared data %s: %d train / %d validation / %d test files, %d train characters (memory-mapped), "
+             "vocabulary %d", data.prepared, info["train_files"], info["valid_files"], info["test_files"],
+             info["train_chars"], len(prepared.vocab))
+    return prepared.vocab, train_ids, valid_ids, info
+
+
+def _prepare(data: DataConfig, vocab: Vocabulary | None) -> tuple[Vocabulary, Any, torch.Tensor, dict[str, Any]]:
+    if data.prepared:
+        return _open_prepared(data, vocab)
     corpus = read_corpus(data.corpus, data.include, data.max_chars)
     texts, doc_counts = split_text(data, corpus.text)
     train_text, valid_text = texts["train"], texts["valid"]
@@ -118,6 +146,8 @@ def train_charlm(out: str, data: DataConfig = DataConfig(), model_overrides: dic
     runtime = new_run(out, train)
     if os.path.exists(data.corpus):  # a path (not a named corpus): absolute, so resume and --split work anywhere
         data = replace(data, corpus=os.path.abspath(data.corpus))
+    if data.prepared:
+        data = replace(data, prepared=os.path.abspath(data.prepared))
     vocab, train_ids, valid_ids, info = _prepare(data, None)
     model_cfg = ModelConfig(num_outputs=len(vocab), vocab_size=len(vocab),
                             **{**DEFAULT_MODEL, **(model_overrides or {})}).validate()
@@ -144,7 +174,8 @@ def resume_charlm(out: str, model_overrides: dict[str, Any] | None = None, train
     vocab = Vocabulary.from_json(read_json(os.path.join(out, "vocab.json"), "vocabulary"))
     _, train_ids, valid_ids, info = _prepare(data, vocab)
     task = CharLMTask(train_ids, valid_ids, train.batch_size, train.bptt, train.seed)
-    return resume_run(out, config, train, build_model(model_cfg), task, changed_digest(info, config, data.corpus),
+    return resume_run(out, config, train, build_model(model_cfg), task,
+                      changed_digest(info, config, data.prepared or data.corpus),
                       stop_after)
 
 
@@ -204,13 +235,18 @@ class LanguageModel:
         Characters outside the vocabulary are scored as the unknown symbol and counted.
         """
         ids, unknown = self.vocab.encode_counting(text)
+        return {**self.score_ids(ids), "unknown_chars": unknown}
+
+    def score_ids(self, ids: np.ndarray, precision: str = "fp32") -> dict[str, float]:
+        """Cross-entropy of text already encoded with this model's vocabulary (prepared data)."""
         if len(ids) < 2:
             raise RnnkitError("need at least 2 characters of text to score")
-        runtime = resolve_runtime(next(self.model.parameters()).device.type, "fp32")
+        runtime = resolve_runtime(next(self.model.parameters()).device.type, precision)
         self.model.eval()
-        r = stream_loss(self.model, torch.from_numpy(ids), runtime)
+        r = stream_loss(self.model, torch.as_tensor(np.asarray(ids, dtype=np.int64)), runtime)
         nats = float(r.total) / int(r.count)
-        return {"nats_per_char": nats, "bits_per_char": nats / math.log(2), "chars": int(r.count), "unknown_chars": unknown}
+        return {"nats_per_char": nats, "bits_per_char": nats / math.log(2), "chars": int(r.count),
+                **({"precision": runtime.precision} if precision != "fp32" else {})}
 
 
 def load(run_dir: str, device: str = "cpu") -> LanguageModel:

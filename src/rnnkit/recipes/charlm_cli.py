@@ -48,12 +48,17 @@ def train_options() -> list[opt.Option]:
              f"passes over which dropout then rises to --dropout (default {D.dropout_ramp:g})"),
             *opt.trainer_options(D)]
 DATA_OPTIONS = ("corpus", "include", "max_chars", "valid_fraction", "max_valid_chars", "documents", "test_fraction",
-                "split_seed")
+                "split_seed", "prepared")
+# What `rnnkit prepare` fixed for prepared data (--data): given beside it, an error.
+PREPARED_FIXES = ("corpus", "include", "max_chars", "valid_fraction", "documents", "test_fraction", "split_seed")
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``rnnkit train charlm``."""
     p.add_argument("--corpus", default=None, help="python (default), linux, or a file, directory or tar archive")
+    p.add_argument("--data", dest="prepared", default=None, metavar="DIR",
+                   help="a corpus prepared with 'rnnkit prepare' (any size: memory-mapped, split by file) "
+                        "instead of --corpus")
     p.add_argument("--include", default=None, help="comma-separated globs of files to read from a directory or archive")
     p.add_argument("--max-chars", type=opt.positive_int, default=None, help="read at most this many characters (default 20M)")
     p.add_argument("--valid-fraction", type=opt.fraction, default=None, help="last fraction of the text for validation (default 0.1)")
@@ -80,6 +85,11 @@ def train_from_args(args: argparse.Namespace) -> None:
     from .charlm import DataConfig, train_charlm
 
     data = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
+    if args.prepared is not None:
+        fixed = [k for k in PREPARED_FIXES if k in data]
+        if fixed:
+            raise RnnkitError(f"--data is prepared data: its corpus and split were fixed by rnnkit prepare "
+                              f"(drop --{fixed[0].replace('_', '-')})")
     train = opt.train_settings(args, train_options(), new_run=True)
     train_charlm(args.out, from_dict(DataConfig, data), _model_args(args), from_dict(TrainConfig, train))
 
@@ -88,17 +98,23 @@ def resume_from_args(args: argparse.Namespace) -> None:
     """``rnnkit train charlm --resume RUN ...``"""
     from .charlm import resume_charlm
 
-    opt.refuse_data_on_resume(args, DATA_OPTIONS, "corpus")
+    if args.prepared is not None:
+        raise RnnkitError("--resume reads the run's own corpus or data settings; drop --data")
+    opt.refuse_data_on_resume(args, DATA_OPTIONS, "corpus or data")
     resume_charlm(args.resume, _model_args(args), opt.train_settings(args, train_options(), new_run=False))
 
 
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``rnnkit evaluate RUN`` for a charlm run."""
     p.add_argument("--corpus", default=None, help="file, directory, archive, or a named corpus")
+    p.add_argument("--data", dest="prepared", default=None, metavar="DIR",
+                   help="prepared data (rnnkit prepare): score its --split part (default test)")
     p.add_argument("--include", default=None, help="comma-separated globs")
-    p.add_argument("--max-chars", type=opt.positive_int, default=None)
+    p.add_argument("--max-chars", type=opt.positive_int, default=None,
+                   help="score at most this many characters (with --data: evenly spaced windows of the part)")
     p.add_argument("--split", choices=["valid", "test"], default=None,
-                   help="a run trained with --documents: score its own held-out documents instead of --corpus")
+                   help="a run trained with --documents: score its own held-out documents instead of --corpus; "
+                        "with --data: the prepared part to score")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -121,9 +137,12 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
     from .charlm import load
 
     lm = load(run)
-    if (args.corpus is None) == (args.split is None):
-        raise RnnkitError("give --corpus (a text to score) or --split valid|test (a document run's own), not both")
-    if args.split:
+    if args.prepared is not None:
+        result = _score_prepared(lm, args)
+    elif (args.corpus is None) == (args.split is None):
+        raise RnnkitError("give --corpus (a text to score), --data (prepared data) or --split valid|test "
+                          "(a document run's own)")
+    elif args.split:
         docs = held_out_documents(lm, args.split)
         result = {**lm.score(END + join_documents(docs)), "documents": len(docs), "split": args.split}
     else:
@@ -134,8 +153,26 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(result))
     else:
+        unknown = f" ({result['unknown_chars']} outside the vocabulary)" if "unknown_chars" in result else ""
         print(f"{result['nats_per_char']:.4f} nats/char, {result['bits_per_char']:.4f} bits/char over "
-              f"{result['chars']} characters ({result['unknown_chars']} outside the vocabulary)")
+              f"{result['chars']} characters{unknown}")
+
+
+def _score_prepared(lm: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """``evaluate RUN --data DIR``: the run's model on a part of prepared data (files it never saw)."""
+    from ..data.prepared import open_prepared
+
+    if args.corpus is not None or args.include is not None:
+        raise RnnkitError("give --data (prepared) or --corpus, not both")
+    prepared = open_prepared(args.prepared)
+    if prepared.vocab != lm.vocab:
+        raise RnnkitError(f"{args.prepared} was prepared with another vocabulary than this run's: "
+                          "score it with a run trained on it, or give --corpus")
+    part = args.split or "test"
+    total = int(prepared.manifest["parts"][part]["chars"])
+    ids = prepared.spread(part, args.max_chars or total)
+    return {**lm.score_ids(ids, precision="auto"), "part": part, "files": prepared.manifest["parts"][part]["files"],
+            "part_chars": total}
 
 
 def add_sample_arguments(p: argparse.ArgumentParser) -> None:
