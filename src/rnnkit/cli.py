@@ -94,17 +94,27 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(args: argparse.Namespace) -> int:
     from .recipes import RECIPES
 
+    from .training.distributed import leave
+
     recipe = RECIPES[args.task]
-    if args.resume:
-        if args.out and args.out != args.resume:
-            raise RnnkitError("--resume continues a run in its own folder: drop --out")
-        recipe.resume_from_args(args)
-        return 0
-    if not args.out:
+    if args.resume and args.out and args.out != args.resume:
+        raise RnnkitError("--resume continues a run in its own folder: drop --out")
+    if not args.resume and not args.out:
         raise RnnkitError("give --out RUN_FOLDER for a new run (or --resume RUN_FOLDER)")
-    recipe.train_from_args(args)
-    print(args.out)
+    finished = False
+    try:
+        (recipe.resume_from_args if args.resume else recipe.train_from_args)(args)
+        finished = True
+    finally:
+        leave(finished)  # under torchrun: the process group
+    if _rank() == 0 and not args.resume:
+        print(args.out)
     return 0
+
+
+def _rank() -> int:
+    """This process's rank under torchrun (0 otherwise): only rank 0 reports."""
+    return int(os.environ.get("RANK", "0") or 0)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -257,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="rnnkit: %(message)s")
+        level = logging.DEBUG if args.verbose else logging.INFO if _rank() == 0 else logging.WARNING
+        logging.basicConfig(level=level, format="rnnkit: %(message)s")
         return COMMANDS.get(args.command, cmd_recipe)(args)
     except TrainingInterrupted as exc:
         print(f"rnnkit: {exc}", file=sys.stderr)

@@ -162,6 +162,70 @@ class EpochStreams:
         return batch
 
 
+class BlockStreams:
+    """Endless training segments from shuffled blocks of a long text, with a resumable position.
+
+    :class:`EpochStreams` walks ``batch_size`` streams through the whole text: a run that reads a
+    small share of a corpus of gigabytes then sees ``batch_size`` places of it only. Here the text
+    is cut into blocks of ``segments * bptt`` ids (+1, the last target); each round takes the
+    next ``batch_size`` blocks of a seeded permutation, one per row, and walks them ``segments``
+    segments with carried state; the next round starts from zero state. Every epoch draws a new
+    permutation and shifts the cut by a seeded offset below ``bptt``. ``ids`` may be memory-mapped:
+    a segment reads its own ids only.
+
+    >>> s = BlockStreams(torch.arange(100), batch_size=2, bptt=4, segments=2, seed=0)
+    >>> b = s.next_batch(); b.new_stream, tuple(b.inputs.shape), (b.targets - b.inputs).unique().tolist()
+    (True, (2, 4), [1])
+    >>> s.next_batch().new_stream, s.next_batch().new_stream, s.position()
+    (False, True, {'epoch': 0, 'round': 1, 'segment': 1})
+    """
+
+    def __init__(self, ids: torch.Tensor | np.ndarray, batch_size: int, bptt: int, segments: int, seed: int = 0):
+        if batch_size <= 0 or bptt <= 0 or segments <= 0:
+            raise RnnkitError(f"batch size, bptt and block segments must be positive, got {batch_size}, {bptt}, {segments}")
+        self.ids = ids if isinstance(ids, np.ndarray) else torch.as_tensor(ids)
+        self.batch_size, self.bptt, self.segments, self.seed = batch_size, bptt, segments, seed
+        self.block = segments * bptt
+        if (len(self.ids) - bptt) // self.block < batch_size:
+            raise RnnkitError(f"text of {len(self.ids)} symbols holds fewer than {batch_size} blocks of "
+                              f"{segments} x {bptt} symbols: lower --block-segments or --batch-size")
+        self.seek({"epoch": 0, "round": 0, "segment": 0})
+
+    def _order(self, epoch: int) -> None:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        self.offset = int(torch.randint(0, self.bptt, (1,), generator=g)) if epoch > 0 else 0
+        blocks = (len(self.ids) - self.offset - 1) // self.block
+        self.order = torch.randperm(blocks, generator=g).numpy()
+        self.rounds = blocks // self.batch_size
+
+    def position(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "round": self.round, "segment": self.segment}
+
+    def passes(self) -> float:
+        """Passes over the text the batches handed out so far make (epochs, fractional)."""
+        return self.epoch + (self.round * self.segments + self.segment) / (self.rounds * self.segments)
+
+    def seek(self, position: dict[str, int]) -> None:
+        self.epoch, self.round, self.segment = int(position["epoch"]), int(position["round"]), int(position["segment"])
+        self._order(self.epoch)
+
+    def next_batch(self) -> Batch:
+        if self.segment >= self.segments:
+            self.round, self.segment = self.round + 1, 0
+        if self.round >= self.rounds:
+            self.seek({"epoch": self.epoch + 1, "round": 0, "segment": 0})
+        rows = self.order[self.round * self.batch_size: (self.round + 1) * self.batch_size]
+        start = self.offset + rows[:, None] * self.block + self.segment * self.bptt
+        index = start + np.arange(self.bptt + 1)[None, :]
+        if isinstance(self.ids, np.ndarray):
+            ids = torch.from_numpy(np.asarray(self.ids[index], dtype=np.int64))
+        else:
+            ids = self.ids[torch.from_numpy(index)]
+        batch = Batch(ids[:, :-1], ids[:, 1:], new_stream=(self.segment == 0))
+        self.segment += 1
+        return batch
+
+
 def pad_sequences(seqs: list[torch.Tensor], value: float = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad tensors of shape [T_i, ...] into [B, T_max, ...] and their lengths [B].
 

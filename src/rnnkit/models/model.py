@@ -169,6 +169,11 @@ class SequenceModel(nn.Module):
         # to the divergence; None when there is none.
         self.penalty: torch.Tensor | None = None
 
+    @property
+    def state_batch_dim(self) -> int:
+        """The dimension of each state tensor that holds the batch: 1 ([layers, B, H]), 0 for the TDNN's window."""
+        return 0 if self.config.cell == "tdnn" else 1
+
     def initial_state(self, conditions: torch.Tensor) -> State:
         """The state [num_layers, B, H] (each of h, and c for an LSTM) that the classes
         ``conditions`` [B] start the net in (a model built with ``num_conditions``)."""

@@ -56,6 +56,14 @@ class DataConfig:
     # A folder written by `rnnkit prepare` (data/prepared.py): its parts, memory-mapped, instead of
     # reading `corpus` into memory; its vocabulary, and its split by file.
     prepared: str | None = None
+    # Training reads shuffled blocks of this many BPTT segments (data/batching.BlockStreams) instead of
+    # batch_size streams through the whole text; None: 64 with prepared data (a run reads a small share
+    # of a corpus of gigabytes, and should read it from everywhere), 0 (whole streams) otherwise.
+    block_segments: int | None = None
+
+    @property
+    def blocks(self) -> int:
+        return self.block_segments if self.block_segments is not None else (64 if self.prepared else 0)
 
 
 # Defaults tuned on Tiny Shakespeare for a 2-core CPU (see benchmarks/charlm_speed_quality.py).
@@ -158,7 +166,7 @@ def train_charlm(out: str, data: DataConfig = DataConfig(), model_overrides: dic
                                                          "data": to_dict(data), "corpus": info,
                                                          "runtime": {"device": str(runtime.device), "precision": runtime.precision}})
     log.info("model: %s, %.2fM parameters, %s %s", model_cfg.cell, model.num_parameters() / 1e6, runtime.device, runtime.precision)
-    task = CharLMTask(train_ids, valid_ids, train.batch_size, train.bptt, train.seed)
+    task = CharLMTask(train_ids, valid_ids, train.batch_size, train.bptt, train.seed, block_segments=data.blocks)
     return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
 
 
@@ -173,7 +181,7 @@ def resume_charlm(out: str, model_overrides: dict[str, Any] | None = None, train
     data = from_dict(DataConfig, config["data"])
     vocab = Vocabulary.from_json(read_json(os.path.join(out, "vocab.json"), "vocabulary"))
     _, train_ids, valid_ids, info = _prepare(data, vocab)
-    task = CharLMTask(train_ids, valid_ids, train.batch_size, train.bptt, train.seed)
+    task = CharLMTask(train_ids, valid_ids, train.batch_size, train.bptt, train.seed, block_segments=data.blocks)
     return resume_run(out, config, train, build_model(model_cfg), task,
                       changed_digest(info, config, data.prepared or data.corpus),
                       stop_after)

@@ -48,7 +48,7 @@ def train_options() -> list[opt.Option]:
              f"passes over which dropout then rises to --dropout (default {D.dropout_ramp:g})"),
             *opt.trainer_options(D)]
 DATA_OPTIONS = ("corpus", "include", "max_chars", "valid_fraction", "max_valid_chars", "documents", "test_fraction",
-                "split_seed", "prepared")
+                "split_seed", "prepared", "block_segments")
 # What `rnnkit prepare` fixed for prepared data (--data): given beside it, an error.
 PREPARED_FIXES = ("corpus", "include", "max_chars", "valid_fraction", "documents", "test_fraction", "split_seed")
 
@@ -59,6 +59,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", dest="prepared", default=None, metavar="DIR",
                    help="a corpus prepared with 'rnnkit prepare' (any size: memory-mapped, split by file) "
                         "instead of --corpus")
+    p.add_argument("--block-segments", type=opt.non_negative_int, default=None,
+                   help="train on shuffled blocks of this many BPTT segments, each row's state carried within its "
+                        "block (default 64 with --data, whose runs read a share of a big corpus; 0 with --corpus: "
+                        "--batch-size streams through the whole text)")
     p.add_argument("--include", default=None, help="comma-separated globs of files to read from a directory or archive")
     p.add_argument("--max-chars", type=opt.positive_int, default=None, help="read at most this many characters (default 20M)")
     p.add_argument("--valid-fraction", type=opt.fraction, default=None, help="last fraction of the text for validation (default 0.1)")
@@ -140,8 +144,8 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
     if args.prepared is not None:
         result = _score_prepared(lm, args)
     elif (args.corpus is None) == (args.split is None):
-        raise RnnkitError("give --corpus (a text to score), --data (prepared data) or --split valid|test "
-                          "(a document run's own)")
+        raise RnnkitError("give --corpus (a text to score) or --split valid|test (a document run's own), not both "
+                          "(or --data: prepared data)")
     elif args.split:
         docs = held_out_documents(lm, args.split)
         result = {**lm.score(END + join_documents(docs)), "documents": len(docs), "split": args.split}

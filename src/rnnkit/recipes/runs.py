@@ -9,7 +9,7 @@ from torch import nn
 from ..configs import from_dict, to_dict
 from ..errors import RnnkitError
 from ..training.averaging import averaged_state
-from ..training.checkpoint import atomic_write_json, best_weights, load_checkpoint, read_json
+from ..training.checkpoint import atomic_write_json, best_weights, check_writable, load_checkpoint, read_json
 from ..training.runtime import Runtime, resolve_runtime, seed_everything
 from ..training.trainer import TrainConfig, Trainer
 
@@ -43,6 +43,7 @@ def new_run(out: str, train: TrainConfig) -> Runtime:
         raise RnnkitError(f"{out} already holds a run: continue it with --resume {out}, or pick another --out")
     train.validate()
     runtime = resolve_runtime(train.device, train.precision)
+    check_writable(out)  # a read-only or full place fails now, not after the first hour of training
     seed_everything(train.seed)
     return runtime
 
@@ -56,6 +57,7 @@ def resume_run(out: str, config: dict[str, Any], train: TrainConfig, model: nn.M
         raise RnnkitError(f"{changed}: --resume would not continue the same run")
     ckpt = load_checkpoint(out)
     runtime = resolve_runtime(train.device, train.precision)
+    check_writable(out)
     config["train"] = to_dict(train)
     atomic_write_json(os.path.join(out, "config.json"), config)
     return Trainer(model, task, train, runtime, out, resume=ckpt).run(stop_after=stop_after)

@@ -32,22 +32,65 @@ from ..errors import RnnkitError
 
 FORMAT = 1
 MANIFEST = "checkpoint.json"
+TMP_PREFIX = ".tmp-"  # files being written; never read, and removed when a run is resumed
+
+
+class WriteError(RnnkitError):
+    """A file of a run folder could not be written (disk full, read-only folder...); the file it
+    was to replace is intact."""
 
 
 @contextlib.contextmanager
 def _replacing(path: str) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; on success it is fsync'ed and renamed onto ``path``."""
+    """Yield a temporary path beside ``path``; on success it is fsync'ed and renamed onto ``path``.
+    Any OSError (disk full, a read-only folder) becomes a :class:`WriteError` naming ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
+        os.close(fd)
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, SafetensorError) as exc:
+        raise WriteError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def check_writable(folder: str) -> None:
+    """Make sure a file can be written in ``folder`` (or, while it does not exist yet, in the
+    nearest folder above it, where it will be made), before work that would be lost otherwise:
+    a read-only or full place is a :class:`WriteError` now. Nothing is left behind."""
+    probe = os.path.abspath(folder)
+    while not os.path.isdir(probe) and os.path.dirname(probe) != probe:
+        if os.path.exists(probe):
+            raise WriteError(f"cannot write in {folder}: {probe} is a file")
+        probe = os.path.dirname(probe)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=probe)
+        try:
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
             os.unlink(tmp)
+    except OSError as exc:
+        raise WriteError(f"cannot write in {folder}: {exc.strerror or exc}") from None
+
+
+def remove_partial_files(run_dir: str) -> int:
+    """Delete the temporary files a killed process left half-written in ``run_dir``; how many."""
+    removed = 0
+    for name in os.listdir(run_dir) if os.path.isdir(run_dir) else ():
+        if name.startswith(TMP_PREFIX):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(run_dir, name))
+                removed += 1
+    return removed
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
@@ -96,12 +139,20 @@ def save_checkpoint(run_dir: str, step: int, model_tensors: dict[str, torch.Tens
     previous = _read_manifest_or_none(run_dir)
     names = {"model": f"model-{step:08d}.safetensors", "state": f"state-{step:08d}.safetensors"}
     meta = {"format": str(FORMAT), "step": str(step)}
-    digests = {
-        "model": _atomic_save_tensors(os.path.join(run_dir, names["model"]), model_tensors, meta),
-        "state": _atomic_save_tensors(os.path.join(run_dir, names["state"]), state_tensors, meta),
-    }
-    manifest = {"format": FORMAT, "step": step, "files": names, "sha256": digests, "trainer": trainer}
-    atomic_write_json(os.path.join(run_dir, MANIFEST), manifest)  # the commit point
+    try:
+        digests = {
+            "model": _atomic_save_tensors(os.path.join(run_dir, names["model"]), model_tensors, meta),
+            "state": _atomic_save_tensors(os.path.join(run_dir, names["state"]), state_tensors, meta),
+        }
+        manifest = {"format": FORMAT, "step": step, "files": names, "sha256": digests, "trainer": trainer}
+        atomic_write_json(os.path.join(run_dir, MANIFEST), manifest)  # the commit point
+    except WriteError:  # not committed: this step's files go, the previous checkpoint's stay
+        kept = set((previous or {}).get("files", {}).values())
+        for name in names.values():
+            if name not in kept:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(run_dir, name))
+        raise
     if previous:
         for name in previous.get("files", {}).values():
             if name not in names.values():

@@ -33,6 +33,13 @@ class MetricsLog:
             f.write(json.dumps(record) + "\n")
 
 
+class NoMetrics:
+    """Where the other processes of a torchrun run write their records: nowhere (rank 0 logs)."""
+
+    def write(self, record: dict[str, Any]) -> None:
+        pass
+
+
 def read_metrics(path: str) -> list[dict[str, Any]]:
     """The records of a metrics.jsonl (a torn last line is ignored)."""
     records = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data.batching import Batch, EpochStreams, StreamBatcher
+from ..data.batching import Batch, BlockStreams, EpochStreams, StreamBatcher
 from ..losses.base import LossResult
 from ..losses.timesync import time_synchronous_xent
 from .runtime import Runtime
@@ -46,8 +46,11 @@ class StreamTask:
     unit = "symbol"
 
     def __init__(self, train_ids: torch.Tensor, valid_ids: torch.Tensor, batch_size: int, bptt: int, seed: int,
-                 eval_batch_size: int = 16, eval_bptt: int = 256):
-        self.streams = EpochStreams(train_ids, batch_size, bptt, seed)
+                 eval_batch_size: int = 16, eval_bptt: int = 256, block_segments: int = 0):
+        # block_segments > 0: shuffled blocks of that many segments (BlockStreams), for corpora a run
+        # reads a small share of; 0: batch_size streams through the whole text (EpochStreams).
+        self.streams = (BlockStreams(train_ids, batch_size, bptt, block_segments, seed) if block_segments
+                        else EpochStreams(train_ids, batch_size, bptt, seed))
         self.valid_ids = valid_ids
         self.eval_batch_size, self.eval_bptt = eval_batch_size, eval_bptt
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import hashlib
+import json
 import logging
 import math
 import os
@@ -28,8 +29,9 @@ from ..errors import RnnkitError
 from ..losses.base import LossResult
 from ..models.dropout import set_dropout_scale
 from .averaging import WeightAverage
-from .checkpoint import Checkpoint, atomic_write_bytes, save_checkpoint
-from .metrics import MetricsLog, Progress, plot_losses
+from . import distributed
+from .checkpoint import Checkpoint, WriteError, atomic_write_bytes, remove_partial_files, save_checkpoint
+from .metrics import MetricsLog, NoMetrics, Progress, plot_losses
 from .runtime import Runtime
 # TrainConfig and the schedules live in schedule.py; importing them from here keeps working.
 from .schedule import TrainConfig, dropout_scale_at, lr_at  # noqa: F401
@@ -75,6 +77,15 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
 
 
+def _read_step(run_dir: str) -> int | None:
+    """The step of the checkpoint in ``run_dir`` now, or None."""
+    try:
+        with open(os.path.join(run_dir, "checkpoint.json"), encoding="utf-8") as f:
+            return int(json.load(f)["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _detach(state: tuple[torch.Tensor, ...] | None) -> tuple[torch.Tensor, ...] | None:
     return None if state is None else tuple(s.detach() for s in state)
 
@@ -84,9 +95,17 @@ class Trainer:
 
     def __init__(self, model: nn.Module, task: Task, cfg: TrainConfig, runtime: Runtime, run_dir: str,
                  resume: Checkpoint | None = None):
-        self.cfg, self.task, self.runtime, self.run_dir = cfg.validate(), task, runtime, run_dir
+        self.cfg, self.task, self.run_dir = cfg.validate(), task, run_dir
+        self.world = distributed.join(runtime.device)  # one process: rank 0 of 1 (see distributed.py)
+        self.runtime = runtime = replace(runtime, device=distributed.local_device(runtime.device))
         os.makedirs(run_dir, exist_ok=True)
+        if self.world.main and remove_partial_files(run_dir):
+            log.info("removed the half-written files of an interrupted save in %s", run_dir)
         self.model = model.to(runtime.device)
+        if self.world.size > 1 and resume is None and not self.world.main:  # dropout masks of its own
+            torch.manual_seed(cfg.seed + 1_000_003 * self.world.rank)
+        self.ddp = distributed.wrap(self.model, lambda m, b, s: run_model(task, m, b, s), self.world, runtime.device)
+        self.rows: list[int] = []  # rows of the last batch per rank: how the carried state is split
         self.optimizer = _optimizer(self.model, cfg)
         self.average = WeightAverage(self.model, cfg.average) if cfg.average > 0 else None
         self.step, self.elapsed, self.units = 0, 0.0, 0
@@ -100,7 +119,8 @@ class Trainer:
         self._stop_signal: str | None = None
         if resume is not None:
             self._restore(resume)
-        self.metrics = MetricsLog(os.path.join(run_dir, "metrics.jsonl"), resume_step=self.step if resume else None)
+        self.metrics = (MetricsLog(os.path.join(run_dir, "metrics.jsonl"), resume_step=self.step if resume else None)
+                        if self.world.main else NoMetrics())
 
     # -- state --------------------------------------------------------------------------------
     def _progress(self, stop: tuple[int | None, float | None] | None = None) -> float:
@@ -125,13 +145,11 @@ class Trainer:
     def save(self) -> None:
         """Write a checkpoint of the current step (atomic; see checkpoint.py)."""
         opt = self.optimizer.state_dict()
-        tensors: dict[str, torch.Tensor] = {"rng/cpu": torch.get_rng_state()}
-        if self.runtime.device.type == "cuda":
-            tensors["rng/cuda"] = torch.cuda.get_rng_state(self.runtime.device)
+        tensors: dict[str, torch.Tensor] = self._rng_states()
         for idx, slots in opt["state"].items():
             for key, value in slots.items():
                 tensors[f"optim/{idx}/{key}"] = torch.as_tensor(value)
-        for i, s in enumerate(self.state or ()):
+        for i, s in enumerate(self._global_state()):
             tensors[f"carry/{i}"] = s
         if self.average is not None:
             tensors.update(self.average.tensors())
@@ -148,11 +166,45 @@ class Trainer:
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             raise RnnkitError(f"the weights at step {self.step} are not finite: not saved; the last checkpoint in "
                               f"{self.run_dir} is intact (lower --lr or --clip-norm and --resume)")
-        save_checkpoint(self.run_dir, self.step, self.model.state_dict(), tensors, trainer)
+        if not self.world.main:  # rank 0 writes; the others gave it their state above
+            return
+        try:
+            save_checkpoint(self.run_dir, self.step, self.model.state_dict(), tensors, trainer)
+        except WriteError as exc:
+            kept = _read_step(self.run_dir)
+            raise WriteError(f"{exc}: the checkpoint of step {self.step} was not saved; "
+                             + (f"the checkpoint of step {kept} in {self.run_dir} is intact (--resume it once there is room)"
+                                if kept is not None else "no checkpoint was written before it")) from None
         # best-*.safetensors written after the previous commit but since beaten are dropped now.
         for path in glob.glob(os.path.join(self.run_dir, "best-*.safetensors")):
             if os.path.basename(path) != self.best["file"]:
                 os.unlink(path)
+
+    def _rng_states(self) -> dict[str, torch.Tensor]:
+        """This process's random generators, and under torchrun every rank's (``rng/cpu/<rank>``)."""
+        tensors = {"rng/cpu": torch.get_rng_state()}
+        if self.runtime.device.type == "cuda":
+            tensors["rng/cuda"] = torch.cuda.get_rng_state(self.runtime.device)
+        if self.world.size > 1:
+            for rank, state in enumerate(self.world.gather_same(tensors["rng/cpu"])):
+                tensors[f"rng/cpu/{rank}"] = state
+        return tensors
+
+    def _global_state(self) -> tuple[torch.Tensor, ...]:
+        """The carried state of the whole batch (every rank's rows, under torchrun)."""
+        if self.world.size == 1 or not self.state:
+            return self.state or ()
+        dim = getattr(self.model, "state_batch_dim", 1)
+        return tuple(self.world.gather_rows(s, dim, self.rows) for s in self.state)
+
+    def _local_state(self, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...] | None:
+        """This rank's rows of a whole batch's carried state (a checkpoint's)."""
+        if self.world.size == 1 or not state:
+            return state or None
+        dim = getattr(self.model, "state_batch_dim", 1)
+        self.rows = distributed.row_counts(state[0].shape[dim], self.world)
+        start, n = sum(self.rows[: self.world.rank]), self.rows[self.world.rank]
+        return tuple(s.narrow(dim, start, n) for s in state) if n else None
 
     def _restore(self, ckpt: Checkpoint) -> None:
         try:
@@ -168,11 +220,15 @@ class Trainer:
                 _, idx, slot = key.split("/", 2)
                 state.setdefault(int(idx), {})[slot] = value.to(self.runtime.device) if slot != "step" else value
         self.optimizer.load_state_dict({"state": state, "param_groups": t["param_groups"]})
-        torch.set_rng_state(ckpt.state["rng/cpu"])
-        if "rng/cuda" in ckpt.state and self.runtime.device.type == "cuda":
+        mine = f"rng/cpu/{self.world.rank}"
+        if self.world.rank == 0 or mine in ckpt.state:
+            torch.set_rng_state(ckpt.state[mine if mine in ckpt.state else "rng/cpu"])
+        else:  # more processes than wrote the checkpoint: a generator of its own, seeded from the step
+            torch.manual_seed(self.cfg.seed + 1_000_003 * self.world.rank + int(t["step"]))
+        if "rng/cuda" in ckpt.state and self.runtime.device.type == "cuda" and self.world.size == 1:
             torch.cuda.set_rng_state(ckpt.state["rng/cuda"], self.runtime.device)
         carry = [ckpt.state[f"carry/{i}"].to(self.runtime.device) for i in range(int(t.get("carry", 0)))]
-        self.state = tuple(carry) if carry else None
+        self.state = self._local_state(tuple(carry))
         self.step, self.elapsed, self.units = int(t["step"]), float(t["elapsed"]), int(t.get("units", 0))
         self.best_valid = math.inf if t.get("best_valid") is None else float(t["best_valid"])
         self.best = {**self.best, **t.get("best", {})}
@@ -195,31 +251,45 @@ class Trainer:
             set_dropout_scale(self.model, scale)
             self.dropout_scale = scale
 
-    def _train_step(self, batch: Batch, lr: float) -> tuple[LossResult, float, bool]:
-        """One update on ``batch``: (its divergence, its total as a float, whether the update was applied)."""
+    def _train_step(self, batch: Batch, lr: float) -> tuple[float, float, bool]:
+        """One update on ``batch``: (its summed divergence, its count, whether the update was applied).
+
+        Under torchrun each process computes its rows of the batch (distributed.shard) and the
+        figures returned are the whole batch's."""
+        self.rows = distributed.row_counts(int(batch.inputs.shape[0]), self.world)
+        batch, weight = distributed.shard(batch, self.world)
         batch = batch.to(self.runtime.device)
-        state = None if batch.new_stream else _detach(self.state)
+        state = None if batch.new_stream or weight == 0 else _detach(self.state)
         with self.runtime.autocast():
-            logits, new_state = run_model(self.task, self.model, batch, state)
+            logits, new_state = (self.ddp(batch, state) if self.ddp is not None
+                                 else run_model(self.task, self.model, batch, state))
         result = self.task.divergence(logits, batch)
         penalty = getattr(self.model, "penalty", None)  # a model's own regulariser (SequenceModel: ar, tar)
+        count = float(result.count) * weight
+        if self.world.size == 1:
+            objective = result.mean
+        else:  # DDP averages the ranks' gradients: this makes that average the whole batch's mean's
+            global_count = self.world.all_sum([count])[0]
+            objective = result.total * (weight * self.world.size / max(global_count, 1e-12))
         self.optimizer.zero_grad(set_to_none=True)
-        (result.mean if penalty is None else result.mean + penalty).backward()
+        (objective if penalty is None else objective + penalty).backward()
         norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
         # float() is a device sync point, the one the loop needs for the loss anyway: a non-finite loss
         # or gradient changes nothing, neither the weights nor the optimizer's moments nor the carried
-        # state; the loop says so.
-        total = float(result.total.detach())
+        # state; the loop says so. The gradient (all-reduced) is the same on every rank; the loss is summed.
+        total = float(result.total.detach()) * weight
+        if self.world.size > 1:
+            total, count = self.world.all_sum([total, count])
         if not (math.isfinite(total) and math.isfinite(float(norm))):
             self.optimizer.zero_grad(set_to_none=True)
-            return result, total, False
+            return total, count, False
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.step()
         if self.average is not None:
             self.average.update(self.model)
         self.state = new_state
-        return result, total, True
+        return total, count, True
 
     def _skip(self, total: float, progress: Progress) -> None:
         """Log a step whose update was skipped (a non-finite loss or gradient: see _train_step);
@@ -230,7 +300,7 @@ class Trainer:
         message = f"step {self.step}: the {what} is not finite: update skipped"
         if progress.enabled:
             progress.message(message)
-        else:  # told even without a progress line
+        elif self.world.main:  # told even without a progress line
             log.warning(message)
         if self.skipped_in_a_row >= MAX_SKIPPED:
             kept = (f"the last checkpoint in {self.run_dir} is intact (lower --lr or --clip-norm and --resume)"
@@ -272,7 +342,8 @@ class Trainer:
         name = f"best-{self.step:08d}.safetensors"
         # No metadata: safetensors writes it in hash order, and the same weights should give the same bytes.
         data = save_safetensors({k: v.detach().cpu().clone().contiguous() for k, v in self.model.state_dict().items()})
-        atomic_write_bytes(os.path.join(self.run_dir, name), data)
+        if self.world.main:
+            atomic_write_bytes(os.path.join(self.run_dir, name), data)
         self.best = {"value": value, "step": self.step, "file": name, "sha256": hashlib.sha256(data).hexdigest(), "since": 0}
 
     def _patience_spent(self) -> bool:
@@ -293,7 +364,7 @@ class Trainer:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 handlers[sig] = signal.signal(sig, self._on_signal)
-        progress = Progress(self.cfg.progress, unit=self.task.unit)
+        progress = Progress(self.cfg.progress and self.world.main, unit=self.task.unit)
         self.model.train()
         try:
             return self._loop(progress, stop_after)
@@ -301,7 +372,18 @@ class Trainer:
             progress.close()
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
-            plot_losses(os.path.join(self.run_dir, "metrics.jsonl"), os.path.join(self.run_dir, "loss.png"), self.task.unit)
+            if self.world.main:
+                plot_losses(os.path.join(self.run_dir, "metrics.jsonl"), os.path.join(self.run_dir, "loss.png"), self.task.unit)
+
+    def _clock(self, start: float) -> float:
+        """Seconds trained (``self.elapsed``), the same in every process: they decide by it."""
+        self.elapsed = self.world.all_max([time.monotonic() - start])[0]
+        return self.elapsed
+
+    def _agree_on_stop(self) -> None:
+        """A signal that reached one process stops them all at this step."""
+        if self.world.size > 1 and self.world.all_max([float(self._stop_signal is not None)])[0] and not self._stop_signal:
+            self._stop_signal = "a signal to another training process"
 
     def _loop(self, progress: Progress, stop_after: int | None) -> dict[str, float]:
         cfg = self.cfg
@@ -312,11 +394,10 @@ class Trainer:
         while not self._done():
             lr = lr_at(cfg, self.step, self._progress(), self.restart)
             self._schedule_dropout()
-            result, total, applied = self._train_step(self.task.next_batch(), lr)
+            total, count, applied = self._train_step(self.task.next_batch(), lr)
             self.step += 1
             steps_this_call += 1
-            count = float(result.count)
-            self.elapsed = time.monotonic() - start
+            self._clock(start)
             if not applied:
                 self._skip(total, progress)
             else:
@@ -338,12 +419,13 @@ class Trainer:
             if cfg.eval_interval > 0 and self.elapsed - last_eval >= cfg.eval_interval and not self._done():
                 result_eval = last_result = self.evaluate()
                 progress.message(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in result_eval.items()))
-                self.elapsed = last_eval = time.monotonic() - start
+                last_eval = self._clock(start)
             if self.elapsed - last_save >= cfg.checkpoint_interval and not self._done():
                 self.save()
-                self.elapsed = last_save = time.monotonic() - start
+                last_save = self._clock(start)
             if stop_after is not None and steps_this_call >= stop_after:
                 self._stop_signal = "SIGINT"
+            self._agree_on_stop()
             if self._stop_signal is not None:
                 self.save()
                 raise TrainingInterrupted(
