@@ -110,3 +110,19 @@ def test_sequence_batches_split_with_a_rank_left_without_rows(tmp_path):
     rnnkit("train", "tagger", "--train", train, "--out", one, "--max-steps", "14", *TAGGER)
     rnnkit("train", "tagger", "--train", train, "--out", two, "--max-steps", "14", *TAGGER, procs=2)
     assert_same(two, one, list(range(1, 15)))
+
+
+def test_a_model_called_its_tasks_own_way(tmp_path):
+    """The encoder-decoder reads the reference phonemes too (its task's forward, teacher forcing):
+    DistributedDataParallel wraps that call, and 2 processes follow 1."""
+    from g2p_data import write_dictionary
+
+    dictionary = str(tmp_path / "words.dict")
+    write_dictionary(tmp_path / "words.dict", count=200)
+    flags = ["--embedding-dim", "16", "--hidden-size", "32", "--num-layers", "1", "--decoder-hidden-size", "48",
+             "--dropout", "0", "--batch-size", "7", "--lr", "0.01", "--precision", "fp32", "--no-progress",
+             "--log-interval", "1", "--eval-interval", "0"]
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    rnnkit("train", "g2p", "--dictionary", dictionary, "--out", one, "--max-steps", "8", *flags)
+    rnnkit("train", "g2p", "--dictionary", dictionary, "--out", two, "--max-steps", "8", *flags, procs=2)
+    assert_same(two, one, list(range(1, 9)))

@@ -141,6 +141,29 @@ def shard(batch: Batch, world: World) -> tuple[Batch, float]:
                    references=None if batch.references is None else batch.references[start: start + n]), weight
 
 
+def gather_rng(world: World, state: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every rank's CPU generator state as ``rng/cpu/<rank>`` (nothing for one process)."""
+    if world.size == 1:
+        return {}
+    return {f"rng/cpu/{rank}": s for rank, s in enumerate(world.gather_same(state))}
+
+
+def gather_state(world: World, state: tuple[torch.Tensor, ...], dim: int, rows: list[int]) -> tuple[torch.Tensor, ...]:
+    """The carried state of the whole batch: every rank's ``rows[rank]`` rows along ``dim``, joined."""
+    if world.size == 1 or not state:
+        return state
+    return tuple(world.gather_rows(s, dim, rows) for s in state)
+
+
+def local_state(world: World, state: tuple[torch.Tensor, ...], dim: int) -> tuple[list[int], tuple[torch.Tensor, ...] | None]:
+    """(rows per rank, this rank's rows) of a whole batch's carried state (a checkpoint's)."""
+    if world.size == 1 or not state:
+        return [], state or None
+    rows = row_counts(state[0].shape[dim], world)
+    start, n = sum(rows[: world.rank]), rows[world.rank]
+    return rows, (tuple(s.narrow(dim, start, n) for s in state) if n else None)
+
+
 class Forward(nn.Module):
     """The model called the way its task says (``run``), as one module DistributedDataParallel wraps."""
 

@@ -6,7 +6,7 @@ is a choice of divergence (and decoder for its metrics), not a new pipeline.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 from torch import nn
@@ -20,6 +20,28 @@ Divergence = Callable[[torch.Tensor, Batch], LossResult]
 Metric = Callable[[torch.Tensor, Batch], tuple[float, float]]
 # forward(model, batch, state) -> (logits, state): how the model reads a batch
 Forward = Callable[[nn.Module, Batch, "tuple[torch.Tensor, ...] | None"], tuple[torch.Tensor, tuple]]
+
+
+class Task(Protocol):
+    """What the trainer needs from a task (a language model, a tagger, a recogniser...)."""
+
+    unit: str  # what a divergence count counts: "char", "token", "frame", "sequence"
+
+    def next_batch(self) -> Batch: ...
+    def position(self) -> dict[str, int]: ...
+    def seek(self, position: dict[str, int]) -> None: ...
+    def passes(self) -> float: ...  # passes over the training data handed out so far
+    def divergence(self, logits: torch.Tensor, batch: Batch) -> LossResult: ...
+    def evaluate(self, model: nn.Module, runtime: Runtime) -> dict[str, float]: ...
+    # Optional: forward(model, batch, state) -> (logits, state), for a model that reads more of the
+    # batch than its inputs (an encoder-decoder reads the targets too); the default is
+    # model(batch.inputs, batch.lengths, state).
+
+
+def run_model(task: Task, model: nn.Module, batch: Batch, state: tuple[torch.Tensor, ...] | None):
+    """The model's outputs on ``batch``, the way ``task`` says it is called (see :class:`Task`)."""
+    call = getattr(task, "forward", None)
+    return call(model, batch, state) if call is not None else model(batch.inputs, batch.lengths, state)
 
 
 def read_inputs(model: nn.Module, batch: Batch, state: tuple[torch.Tensor, ...] | None) -> tuple[torch.Tensor, tuple]:

@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from safetensors.torch import save as save_safetensors
@@ -26,7 +26,6 @@ from torch import nn
 
 from ..data.batching import Batch
 from ..errors import RnnkitError
-from ..losses.base import LossResult
 from ..models.dropout import set_dropout_scale
 from .averaging import WeightAverage
 from . import distributed
@@ -35,31 +34,11 @@ from .metrics import MetricsLog, NoMetrics, Progress, plot_losses
 from .runtime import Runtime
 # TrainConfig and the schedules live in schedule.py; importing them from here keeps working.
 from .schedule import TrainConfig, dropout_scale_at, lr_at  # noqa: F401
+# The Task protocol and run_model live in tasks.py, with the tasks; importing them from here keeps working.
+from .tasks import Task, run_model  # noqa: F401
 
 log = logging.getLogger(__name__)
 MAX_SKIPPED = 5  # steps in a row with a non-finite loss or gradient before a run stops
-
-
-class Task(Protocol):
-    """What the trainer needs from a task (a language model, a tagger, a recogniser...)."""
-
-    unit: str  # what a divergence count counts: "char", "token", "frame", "sequence"
-
-    def next_batch(self) -> Batch: ...
-    def position(self) -> dict[str, int]: ...
-    def seek(self, position: dict[str, int]) -> None: ...
-    def passes(self) -> float: ...  # passes over the training data handed out so far
-    def divergence(self, logits: torch.Tensor, batch: Batch) -> LossResult: ...
-    def evaluate(self, model: nn.Module, runtime: Runtime) -> dict[str, float]: ...
-    # Optional: forward(model, batch, state) -> (logits, state), for a model that reads more of the
-    # batch than its inputs (an encoder-decoder reads the targets too); the default is
-    # model(batch.inputs, batch.lengths, state).
-
-
-def run_model(task: Task, model: nn.Module, batch: Batch, state: tuple[torch.Tensor, ...] | None):
-    """The model's outputs on ``batch``, the way ``task`` says it is called (see :class:`Task`)."""
-    call = getattr(task, "forward", None)
-    return call(model, batch, state) if call is not None else model(batch.inputs, batch.lengths, state)
 
 
 class TrainingInterrupted(RnnkitError):
@@ -185,26 +164,11 @@ class Trainer:
         tensors = {"rng/cpu": torch.get_rng_state()}
         if self.runtime.device.type == "cuda":
             tensors["rng/cuda"] = torch.cuda.get_rng_state(self.runtime.device)
-        if self.world.size > 1:
-            for rank, state in enumerate(self.world.gather_same(tensors["rng/cpu"])):
-                tensors[f"rng/cpu/{rank}"] = state
-        return tensors
+        return {**tensors, **distributed.gather_rng(self.world, tensors["rng/cpu"])}
 
     def _global_state(self) -> tuple[torch.Tensor, ...]:
         """The carried state of the whole batch (every rank's rows, under torchrun)."""
-        if self.world.size == 1 or not self.state:
-            return self.state or ()
-        dim = getattr(self.model, "state_batch_dim", 1)
-        return tuple(self.world.gather_rows(s, dim, self.rows) for s in self.state)
-
-    def _local_state(self, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...] | None:
-        """This rank's rows of a whole batch's carried state (a checkpoint's)."""
-        if self.world.size == 1 or not state:
-            return state or None
-        dim = getattr(self.model, "state_batch_dim", 1)
-        self.rows = distributed.row_counts(state[0].shape[dim], self.world)
-        start, n = sum(self.rows[: self.world.rank]), self.rows[self.world.rank]
-        return tuple(s.narrow(dim, start, n) for s in state) if n else None
+        return distributed.gather_state(self.world, self.state or (), getattr(self.model, "state_batch_dim", 1), self.rows)
 
     def _restore(self, ckpt: Checkpoint) -> None:
         try:
@@ -228,7 +192,7 @@ class Trainer:
         if "rng/cuda" in ckpt.state and self.runtime.device.type == "cuda" and self.world.size == 1:
             torch.cuda.set_rng_state(ckpt.state["rng/cuda"], self.runtime.device)
         carry = [ckpt.state[f"carry/{i}"].to(self.runtime.device) for i in range(int(t.get("carry", 0)))]
-        self.state = self._local_state(tuple(carry))
+        self.rows, self.state = distributed.local_state(self.world, tuple(carry), getattr(self.model, "state_batch_dim", 1))
         self.step, self.elapsed, self.units = int(t["step"]), float(t["elapsed"]), int(t.get("units", 0))
         self.best_valid = math.inf if t.get("best_valid") is None else float(t["best_valid"])
         self.best = {**self.best, **t.get("best", {})}
@@ -341,10 +305,12 @@ class Trainer:
             return
         name = f"best-{self.step:08d}.safetensors"
         # No metadata: safetensors writes it in hash order, and the same weights should give the same bytes.
-        data = save_safetensors({k: v.detach().cpu().clone().contiguous() for k, v in self.model.state_dict().items()})
+        digest = None  # rank 0 writes the file; the others keep the same record of it
         if self.world.main:
+            data = save_safetensors({k: v.detach().cpu().clone().contiguous() for k, v in self.model.state_dict().items()})
             atomic_write_bytes(os.path.join(self.run_dir, name), data)
-        self.best = {"value": value, "step": self.step, "file": name, "sha256": hashlib.sha256(data).hexdigest(), "since": 0}
+            digest = hashlib.sha256(data).hexdigest()
+        self.best = {"value": value, "step": self.step, "file": name, "sha256": digest, "since": 0}
 
     def _patience_spent(self) -> bool:
         return self.cfg.patience is not None and self.best["since"] >= self.cfg.patience
