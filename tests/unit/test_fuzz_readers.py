@@ -30,7 +30,12 @@ from rnnkit.data.words import read_words
 from rnnkit.errors import RnnkitError
 from rnnkit.training.checkpoint import load_checkpoint, save_checkpoint
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: the same examples on every run, so CI is never red by chance; a longer random search is
+# RNNKIT_FUZZ=2000 (examples per test), run before changing a reader.
+EXAMPLES = int(os.environ.get("RNNKIT_FUZZ", "0"))
+SETTINGS = settings(max_examples=EXAMPLES or 100, deadline=None, derandomize=not EXAMPLES,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+                    database=None)
 
 
 def outcome(call):

@@ -15,9 +15,11 @@ from __future__ import annotations
 import fnmatch
 import glob
 import logging
+import lzma
 import os
 import sysconfig
 import tarfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -33,6 +35,9 @@ LINUX_HINT = (
     "install Debian's kernel source with 'apt-get install linux-source-6.1' "
     "(it puts /usr/src/linux-source-6.1.tar.xz), or pass --corpus PATH to a kernel tree or tarball"
 )
+# What a damaged archive raises from tarfile and its decompressors: a truncated gzip header even
+# raises TypeError inside tarfile (found by tests/unit/test_fuzz_readers.py).
+_ARCHIVE_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, TypeError, ValueError)
 _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")
 
 
@@ -153,7 +158,7 @@ def _read_tar(path: str, patterns: list[str], max_chars: int, stats: CorpusStats
         # Stream mode ("r|*"): one pass over the compressed archive, nothing unpacked to disk.
         with tarfile.open(path, mode="r|*") as tar:
             return _collect(_tar_blobs(tar, patterns, stats), max_chars, stats)
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except _ARCHIVE_ERRORS as exc:
         raise RnnkitError(f"cannot read archive {path}: {exc}") from None
 
 
@@ -168,7 +173,7 @@ def iter_files(spec: str, include: str | None, stats: CorpusStats) -> Iterator[t
         try:
             with tarfile.open(path, mode="r|*") as tar:
                 yield from _tar_blobs(tar, patterns, stats)
-        except (tarfile.TarError, EOFError, OSError) as exc:
+        except _ARCHIVE_ERRORS as exc:
             raise RnnkitError(f"cannot read archive {path}: {exc}") from None
     else:
         yield from _dir_blobs([path], os.path.dirname(path) or ".", [], stats)

@@ -35,7 +35,7 @@ def task_of(run_dir: str) -> str:
         raise RnnkitError(f"run folder not found: {run_dir}")
     config = read_json(os.path.join(run_dir, "config.json"), "run configuration")
     task = config.get("task") if isinstance(config, dict) else None
-    if task not in RECIPES:
+    if not isinstance(task, str) or task not in RECIPES:
         raise RnnkitError(f"{run_dir}/config.json names no known task ({task!r}; known: {', '.join(RECIPES)})")
     return task
 
