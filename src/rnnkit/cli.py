@@ -93,7 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .recipes import RECIPES
-
     from .training.distributed import leave
 
     recipe = RECIPES[args.task]

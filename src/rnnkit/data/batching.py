@@ -66,6 +66,13 @@ class Batch:
                      self.new_stream, self.references, move(self.conditions))
 
 
+def _gather(ids: torch.Tensor | np.ndarray, index: np.ndarray) -> torch.Tensor:
+    """``ids[index]`` as int64 ids: from a tensor, or from a NumPy array reading those ids only."""
+    if isinstance(ids, np.ndarray):
+        return torch.from_numpy(np.asarray(ids[index], dtype=np.int64))
+    return ids[torch.from_numpy(index)]
+
+
 class StreamBatcher:
     """Cuts a 1-D id sequence into ``batch_size`` streams and walks them ``bptt`` steps at a time.
 
@@ -104,11 +111,7 @@ class StreamBatcher:
         if not 0 <= start < self.length:
             raise IndexError(k)
         # [B, T + 1]: each row reads one symbol past its inputs, the last target (the next row's first).
-        index = self._starts[:, None] + np.arange(start, end + 1)[None, :]
-        if isinstance(self.ids, np.ndarray):
-            rows = torch.from_numpy(np.asarray(self.ids[index], dtype=np.int64))
-        else:
-            rows = self.ids[torch.from_numpy(index)]
+        rows = _gather(self.ids, self._starts[:, None] + np.arange(start, end + 1)[None, :])
         return rows[:, :-1], rows[:, 1:]
 
     def __iter__(self) -> Iterator[Batch]:
@@ -216,11 +219,7 @@ class BlockStreams:
             self.seek({"epoch": self.epoch + 1, "round": 0, "segment": 0})
         rows = self.order[self.round * self.batch_size: (self.round + 1) * self.batch_size]
         start = self.offset + rows[:, None] * self.block + self.segment * self.bptt
-        index = start + np.arange(self.bptt + 1)[None, :]
-        if isinstance(self.ids, np.ndarray):
-            ids = torch.from_numpy(np.asarray(self.ids[index], dtype=np.int64))
-        else:
-            ids = self.ids[torch.from_numpy(index)]
+        ids = _gather(self.ids, start + np.arange(self.bptt + 1)[None, :])
         batch = Batch(ids[:, :-1], ids[:, 1:], new_stream=(self.segment == 0))
         self.segment += 1
         return batch

@@ -89,13 +89,14 @@ def _files(cfg: PrepareConfig, stats: CorpusStats):
             yield name, part_of(name, cfg.split_seed, cfg.valid_fraction, cfg.test_fraction), data, text
 
 
-def _count(cfg: PrepareConfig, progress: Callable[[str], None]) -> tuple[np.ndarray, dict[str, str], CorpusStats]:
-    """Pass 1: character counts of the training files, and the SHA-256 of every file read."""
+def _count(cfg: PrepareConfig, progress: Callable[[str], None]) -> tuple[np.ndarray, list[str], CorpusStats]:
+    """Pass 1: character counts of the training files, and the SHA-256 of every file read, in order
+    (a list: an archive may hold two files of one name)."""
     counts = np.zeros(MAX_CODE, dtype=np.int64)
-    digests: dict[str, str] = {}
+    digests: list[str] = []
     stats = CorpusStats()
     for name, part, data, text in _files(cfg, stats):
-        digests[name] = hashlib.sha256(data).hexdigest()
+        digests.append(hashlib.sha256(data).hexdigest())
         if part == "train":
             for codes in _codes(text):
                 found = np.bincount(codes)
@@ -105,7 +106,7 @@ def _count(cfg: PrepareConfig, progress: Callable[[str], None]) -> tuple[np.ndar
     return counts, digests, stats
 
 
-def _encode(cfg: PrepareConfig, vocab: Vocabulary, digests: dict[str, str], folder: str,
+def _encode(cfg: PrepareConfig, vocab: Vocabulary, digests: list[str], folder: str,
             progress: Callable[[str], None]) -> dict[str, dict[str, Any]]:
     """Pass 2: every file's ids appended to its part's token file; files.jsonl beside them."""
     dtype = np.uint8 if len(vocab) <= 256 else np.uint16
@@ -118,7 +119,7 @@ def _encode(cfg: PrepareConfig, vocab: Vocabulary, digests: dict[str, str], fold
         with open(os.path.join(folder, "files.jsonl"), "w", encoding="utf-8") as listing:
             for name, part, data, text in _files(cfg, CorpusStats()):
                 digest = hashlib.sha256(data).hexdigest()
-                if digests.get(name) != digest:
+                if seen >= len(digests) or digests[seen] != digest:
                     raise RnnkitError(f"{name} changed while the corpus was being prepared: prepare it again")
                 p = parts[part]
                 for codes in _codes(text):

@@ -71,13 +71,15 @@ def check_writable(folder: str) -> None:
             raise WriteError(f"cannot write in {folder}: {probe} is a file")
         probe = os.path.dirname(probe)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=probe)
+        # Not TMP_PREFIX: another process of a torchrun run may be removing half-written files meanwhile.
+        fd, tmp = tempfile.mkstemp(prefix=".write-check-", dir=probe)
         try:
             os.write(fd, b"\0" * 4096)
             os.fsync(fd)
         finally:
             os.close(fd)
-            os.unlink(tmp)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     except OSError as exc:
         raise WriteError(f"cannot write in {folder}: {exc.strerror or exc}") from None
 
