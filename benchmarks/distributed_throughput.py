@@ -4,7 +4,7 @@
 
 Each layout is PROCESSESxTHREADS: ``1x2`` is one process with two intra-op threads (what a plain
 ``rnnkit train`` uses on this machine), ``2x1`` is ``torchrun --nproc_per_node=2`` with one thread
-each (torchrun's default). Every run is the default char-LM (2x512 LSTM, batch 32, BPTT 256, the
+each (torchrun's default). Every run is the default char-LM (2x512 LSTM, batch 64, BPTT 64, the
 precision ``auto`` picks) trained for ``--seconds`` on the same corpus; the rate is the median
 of its logged chars/s records after the first (warm-up) one. All layouts are measured in the same
 invocation, one after the other, and reported as ratios to the first: the machine is shared.
