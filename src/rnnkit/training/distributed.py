@@ -45,6 +45,11 @@ class World:
         """``values`` summed over every process (float64)."""
         return self._reduce(values, dist.ReduceOp.SUM)
 
+    def barrier(self) -> None:
+        """Wait until every process got here."""
+        if self.size > 1:
+            dist.barrier()
+
     def all_max(self, values: list[float]) -> list[float]:
         return self._reduce(values, dist.ReduceOp.MAX)
 

@@ -145,7 +145,8 @@ class Trainer:
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             raise RnnkitError(f"the weights at step {self.step} are not finite: not saved; the last checkpoint in "
                               f"{self.run_dir} is intact (lower --lr or --clip-norm and --resume)")
-        if not self.world.main:  # rank 0 writes; the others gave it their state above
+        if not self.world.main:  # rank 0 writes; the others gave it their state above and wait for it:
+            self.world.barrier()  # one that exited first (a stop) would have torchrun kill rank 0 mid-write
             return
         try:
             save_checkpoint(self.run_dir, self.step, self.model.state_dict(), tensors, trainer)
@@ -154,6 +155,7 @@ class Trainer:
             raise WriteError(f"{exc}: the checkpoint of step {self.step} was not saved; "
                              + (f"the checkpoint of step {kept} in {self.run_dir} is intact (--resume it once there is room)"
                                 if kept is not None else "no checkpoint was written before it")) from None
+        self.world.barrier()
         # best-*.safetensors written after the previous commit but since beaten are dropped now.
         for path in glob.glob(os.path.join(self.run_dir, "best-*.safetensors")):
             if os.path.basename(path) != self.best["file"]:
