@@ -158,6 +158,15 @@ def prepare(cfg: PrepareConfig, out: str, progress: Callable[[str], None] = log.
     if not counts.any():
         raise RnnkitError(f"no file of {source} fell in the training part: lower --valid-fraction/--test-fraction")
     vocab = Vocabulary.from_char_counts(counts, cfg.max_vocab)
+    try:
+        return _write(cfg, vocab, digests, stats, source, out, start, progress)
+    except OSError as exc:  # a full disk, a read-only place: an older prepared folder at out is untouched
+        raise RnnkitError(f"cannot write {out}: {exc.strerror or exc}; nothing was replaced") from None
+
+
+def _write(cfg: PrepareConfig, vocab: Vocabulary, digests: list[str], stats: CorpusStats, source: str, out: str,
+           start: float, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Pass 2 into a temporary folder beside ``out``, then the swap; returns the manifest."""
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".prepare-", dir=parent)
@@ -194,7 +203,11 @@ def _swap_in(tmp: str, out: str) -> None:
     if os.path.isdir(out):
         old = tmp + "-old"
         os.replace(out, old)
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            os.replace(old, out)  # the older prepared folder goes back
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, out)
