@@ -93,20 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .recipes import RECIPES
-    from .training.distributed import leave
 
     recipe = RECIPES[args.task]
-    if args.resume and args.out and args.out != args.resume:
-        raise RnnkitError("--resume continues a run in its own folder: drop --out")
-    if not args.resume and not args.out:
+    if args.resume:
+        if args.out and args.out != args.resume:
+            raise RnnkitError("--resume continues a run in its own folder: drop --out")
+        recipe.resume_from_args(args)
+        return 0
+    if not args.out:
         raise RnnkitError("give --out RUN_FOLDER for a new run (or --resume RUN_FOLDER)")
-    finished = False
-    try:
-        (recipe.resume_from_args if args.resume else recipe.train_from_args)(args)
-        finished = True
-    finally:
-        leave(finished)  # under torchrun: the process group
-    if _rank() == 0 and not args.resume:
+    recipe.train_from_args(args)
+    if _rank() == 0:  # under torchrun, one process reports
         print(args.out)
     return 0
 

@@ -148,13 +148,15 @@ def save_checkpoint(run_dir: str, step: int, model_tensors: dict[str, torch.Tens
         }
         manifest = {"format": FORMAT, "step": step, "files": names, "sha256": digests, "trainer": trainer}
         atomic_write_json(os.path.join(run_dir, MANIFEST), manifest)  # the commit point
-    except WriteError:  # not committed: this step's files go, the previous checkpoint's stay
+    except WriteError as exc:  # not committed: this step's files go, the previous checkpoint's stay
         kept = set((previous or {}).get("files", {}).values())
         for name in names.values():
             if name not in kept:
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(run_dir, name))
-        raise
+        intact = (f"the checkpoint of step {previous.get('step')} in {run_dir} is intact (--resume it once there is room)"
+                  if previous else "no checkpoint was written before it")
+        raise WriteError(f"{exc}: the checkpoint of step {step} was not saved; {intact}") from None
     if previous:
         for name in previous.get("files", {}).values():
             if name not in names.values():

@@ -124,6 +124,13 @@ def local_device(device: torch.device) -> torch.device:
     return device
 
 
+def seed_rank(world: World, seed: int) -> None:
+    """Give a process other than rank 0 a generator of its own (its dropout masks differ from rank
+    0's), derived from ``seed`` and its rank; rank 0 keeps the one it has."""
+    if world.rank > 0:
+        torch.manual_seed(seed + 1_000_003 * world.rank)
+
+
 def row_counts(batch_size: int, world: World) -> list[int]:
     """How many of a batch's rows each rank takes (as ``torch.tensor_split``: the first ranks one more)."""
     return [batch_size // world.size + (1 if r < batch_size % world.size else 0) for r in range(world.size)]

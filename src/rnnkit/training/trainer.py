@@ -8,9 +8,6 @@ back one segment while the state remembers the whole stream.
 from __future__ import annotations
 
 import contextlib
-import glob
-import hashlib
-import json
 import logging
 import math
 import os
@@ -21,7 +18,6 @@ from dataclasses import replace
 from typing import Any
 
 import torch
-from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from ..data.batching import Batch
@@ -29,12 +25,13 @@ from ..errors import RnnkitError
 from ..models.dropout import set_dropout_scale
 from .averaging import WeightAverage
 from . import distributed
-from .checkpoint import Checkpoint, WriteError, atomic_write_bytes, remove_partial_files, save_checkpoint
+from .checkpoint import Checkpoint, remove_partial_files, save_checkpoint
 from .metrics import MetricsLog, NoMetrics, Progress, plot_losses
 from .runtime import Runtime
 # TrainConfig and the schedules live in schedule.py; importing them from here keeps working.
 from .schedule import TrainConfig, dropout_scale_at, lr_at  # noqa: F401
 # The Task protocol and run_model live in tasks.py, with the tasks; importing them from here keeps working.
+from .selection import BestWeights
 from .tasks import Task, run_model  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -56,15 +53,6 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
 
 
-def _read_step(run_dir: str) -> int | None:
-    """The step of the checkpoint in ``run_dir`` now, or None."""
-    try:
-        with open(os.path.join(run_dir, "checkpoint.json"), encoding="utf-8") as f:
-            return int(json.load(f)["step"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def _detach(state: tuple[torch.Tensor, ...] | None) -> tuple[torch.Tensor, ...] | None:
     return None if state is None else tuple(s.detach() for s in state)
 
@@ -81,8 +69,8 @@ class Trainer:
         if self.world.main and remove_partial_files(run_dir):
             log.info("removed the half-written files of an interrupted save in %s", run_dir)
         self.model = model.to(runtime.device)
-        if self.world.size > 1 and resume is None and not self.world.main:  # dropout masks of its own
-            torch.manual_seed(cfg.seed + 1_000_003 * self.world.rank)
+        if resume is None:
+            distributed.seed_rank(self.world, cfg.seed)  # the other processes: dropout masks of their own
         self.ddp = distributed.wrap(self.model, lambda m, b, s: run_model(task, m, b, s), self.world, runtime.device)
         self.rows: list[int] = []  # rows of the last batch per rank: how the carried state is split
         self.optimizer = _optimizer(self.model, cfg)
@@ -92,8 +80,7 @@ class Trainer:
         self.dropout_scale: float | None = None
         self.best_valid = math.inf
         self.skipped_in_a_row = 0
-        # Model selection (cfg.select): the best value, its step and weights file, evaluations since.
-        self.best: dict[str, Any] = {"value": None, "step": None, "file": None, "sha256": None, "since": 0}
+        self.best = BestWeights(cfg.select, cfg.select_mode, cfg.patience)  # model selection (selection.py)
         self.restart = (0.0, 1.0)  # see lr_at
         self._stop_signal: str | None = None
         if resume is not None:
@@ -139,27 +126,18 @@ class Trainer:
                    "carry": len(self.state or ()), "stop": [self.cfg.max_steps, self.cfg.time_budget],
                    "restart": list(self.restart)}
         if self.cfg.select is not None:
-            trainer["best"] = dict(self.best)
+            trainer["best"] = dict(self.best.record)
         if self.average is not None:
             trainer["average"] = self.cfg.average  # the predictor's weights are the average (recipes/runs.py)
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             raise RnnkitError(f"the weights at step {self.step} are not finite: not saved; the last checkpoint in "
                               f"{self.run_dir} is intact (lower --lr or --clip-norm and --resume)")
-        if not self.world.main:  # rank 0 writes; the others gave it their state above and wait for it:
-            self.world.barrier()  # one that exited first (a stop) would have torchrun kill rank 0 mid-write
-            return
-        try:
+        if self.world.main:  # rank 0 writes; the others gave it their state above
             save_checkpoint(self.run_dir, self.step, self.model.state_dict(), tensors, trainer)
-        except WriteError as exc:
-            kept = _read_step(self.run_dir)
-            raise WriteError(f"{exc}: the checkpoint of step {self.step} was not saved; "
-                             + (f"the checkpoint of step {kept} in {self.run_dir} is intact (--resume it once there is room)"
-                                if kept is not None else "no checkpoint was written before it")) from None
+            self.best.drop_beaten(self.run_dir)
+        # Everyone waits for the write: a process that exited first (after a stop) would have torchrun
+        # kill rank 0 mid-write.
         self.world.barrier()
-        # best-*.safetensors written after the previous commit but since beaten are dropped now.
-        for path in glob.glob(os.path.join(self.run_dir, "best-*.safetensors")):
-            if os.path.basename(path) != self.best["file"]:
-                os.unlink(path)
 
     def _rng_states(self) -> dict[str, torch.Tensor]:
         """This process's random generators, and under torchrun every rank's (``rng/cpu/<rank>``)."""
@@ -190,14 +168,14 @@ class Trainer:
         if self.world.rank == 0 or mine in ckpt.state:
             torch.set_rng_state(ckpt.state[mine if mine in ckpt.state else "rng/cpu"])
         else:  # more processes than wrote the checkpoint: a generator of its own, seeded from the step
-            torch.manual_seed(self.cfg.seed + 1_000_003 * self.world.rank + int(t["step"]))
+            distributed.seed_rank(self.world, self.cfg.seed + int(t["step"]))
         if "rng/cuda" in ckpt.state and self.runtime.device.type == "cuda" and self.world.size == 1:
             torch.cuda.set_rng_state(ckpt.state["rng/cuda"], self.runtime.device)
         carry = [ckpt.state[f"carry/{i}"].to(self.runtime.device) for i in range(int(t.get("carry", 0)))]
         self.rows, self.state = distributed.local_state(self.world, tuple(carry), getattr(self.model, "state_batch_dim", 1))
         self.step, self.elapsed, self.units = int(t["step"]), float(t["elapsed"]), int(t.get("units", 0))
         self.best_valid = math.inf if t.get("best_valid") is None else float(t["best_valid"])
-        self.best = {**self.best, **t.get("best", {})}
+        self.best.record.update(t.get("best", {}))
         self.restart = tuple(t.get("restart", (0.0, 1.0)))
         self.task.seek(t["position"])
         if self.average is not None:
@@ -276,7 +254,7 @@ class Trainer:
                               f"loss or gradient; {kept}")
 
     def _done(self) -> bool:
-        if self._patience_spent():
+        if self.best.spent():
             return True
         if self.cfg.max_steps is not None and self.step >= self.cfg.max_steps:
             return True
@@ -293,29 +271,8 @@ class Trainer:
                 self.model.train()
             self.best_valid = min(self.best_valid, result.get("valid_loss", math.inf))
             self.metrics.write({"step": self.step, "time": round(self.elapsed, 2), **result})
-            self._select(result)
+            self.best.offer(result, self.step, self.model, self.run_dir, write=self.world.main)
         return result
-
-    def _select(self, result: dict[str, float]) -> None:
-        """Keep the weights of the best evaluation so far (``cfg.select``) and count the ones since."""
-        value = result.get(self.cfg.select) if self.cfg.select is not None else None
-        if value is None or not math.isfinite(value):
-            return
-        best = self.best["value"]
-        if best is not None and not (value > best if self.cfg.select_mode == "max" else value < best):
-            self.best["since"] += 1
-            return
-        name = f"best-{self.step:08d}.safetensors"
-        # No metadata: safetensors writes it in hash order, and the same weights should give the same bytes.
-        digest = None  # rank 0 writes the file; the others keep the same record of it
-        if self.world.main:
-            data = save_safetensors({k: v.detach().cpu().clone().contiguous() for k, v in self.model.state_dict().items()})
-            atomic_write_bytes(os.path.join(self.run_dir, name), data)
-            digest = hashlib.sha256(data).hexdigest()
-        self.best = {"value": value, "step": self.step, "file": name, "sha256": digest, "since": 0}
-
-    def _patience_spent(self) -> bool:
-        return self.cfg.patience is not None and self.best["since"] >= self.cfg.patience
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self._stop_signal is not None:  # a second Ctrl-C: stop now, the last checkpoint stays
@@ -334,14 +291,21 @@ class Trainer:
                 handlers[sig] = signal.signal(sig, self._on_signal)
         progress = Progress(self.cfg.progress and self.world.main, unit=self.task.unit)
         self.model.train()
+        finished = False  # every process gets to the end together (a stop too); an error is this one's
         try:
-            return self._loop(progress, stop_after)
+            result = self._loop(progress, stop_after)
+            finished = True
+            return result
+        except TrainingInterrupted:
+            finished = True
+            raise
         finally:
             progress.close()
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
             if self.world.main:
                 plot_losses(os.path.join(self.run_dir, "metrics.jsonl"), os.path.join(self.run_dir, "loss.png"), self.task.unit)
+            distributed.leave(finished)  # under torchrun: the process group
 
     def _clock(self, start: float) -> float:
         """Seconds trained (``self.elapsed``), the same in every process: they decide by it."""
@@ -399,10 +363,10 @@ class Trainer:
                 raise TrainingInterrupted(
                     f"interrupted ({self._stop_signal}) at step {self.step}; checkpoint saved in {self.run_dir}: "
                     f"continue with --resume {self.run_dir}")
-        if self._patience_spent() and last_result is not None:  # stopped early, just after evaluating
+        if self.best.spent() and last_result is not None:  # stopped early, just after evaluating
             final = last_result
             progress.message(f"stopped early: {self.cfg.select} did not improve in {self.cfg.patience} "
-                             f"evaluations; best {self.best['value']:.4f} at step {self.best['step']}")
+                             f"evaluations; best {self.best.record['value']:.4f} at step {self.best.record['step']}")
         else:
             final = self.evaluate()
         self.save()
