@@ -1,17 +1,20 @@
-"""Tunes from one choice: does the kind of tune, given as the generator's initial state, decide
-the meter it writes, and do its bars add up? Against the same net trained without the condition.
+"""Tunes from one choice: does the kind of tune, given to the generator, decide the meter it
+writes, and do its bars add up? Against the same net trained without the condition.
 
     python benchmarks/tune_conditioning.py --data ../shared/data/nottingham_abc/ABC_cleaned \
         --budget 600 --samples 100 --temperatures 0.5,0.7,1.0 --out /tmp/tune-bench
 
-Three systems, each ``rnnkit train tune`` with the defaults a user gets, for the same budget, on
-the same split (seeded, by tune: 80% train, 10% valid choosing the kept weights, 10% test): ``tune``
-(conditioned: the kind sets the initial state, the lecture's single input), ``tune --condition-at
-every-step`` (the kind joins every step's input too) and ``tune --no-condition``. For every kind with at least 30 training tunes, the
-conditioned model writes ``--samples`` tunes of that kind; the unconditioned one writes
-``--samples`` tunes in all, and its share for a kind counts those that would pass for it. A tune
-passes when its meter is one of the kind's (those of at least 10% of the kind's training tunes)
-and every bar adds up by rnnkit's strict ABC checker (``data/abc.py``). The real test tunes of
+Four systems, each ``rnnkit train tune`` for the same budget, on the same split (seeded, by
+tune: 80% train, 10% valid choosing the kept weights, 10% test): ``defaults`` (what a user gets:
+the kind sets the initial state and joins every step's input, rare kinds read more often),
+``state only`` (``--condition-at state``: the lecture's single input, nothing more),
+``unbalanced`` (``--no-balance``: every tune read once a pass) and ``unconditioned``
+(``--no-condition``: the same net from a zero state, on the same balanced mix). For every kind
+with at least 30 training tunes, a conditioned model writes ``--samples`` tunes of that kind; the
+unconditioned one writes ``--samples`` tunes in all, and its share for a kind counts those that
+would pass for it. A tune passes when its meter is one of the kind's (those of at least 10% of the
+kind's training tunes) and every bar adds up by rnnkit's strict ABC checker (``data/abc.py``).
+Tunes whose music is a training tune's are counted too (copies). The real test tunes of
 each kind go through the same check, as the ceiling.
 """
 from __future__ import annotations
@@ -28,8 +31,16 @@ sys.path.insert(0, os.path.join(HERE, "..", "src"))
 import torch  # noqa: E402
 
 import rnnkit  # noqa: E402
+from rnnkit.data.tunes import music_of  # noqa: E402
 from rnnkit.recipes.tune import held_out  # noqa: E402
 from rnnkit.recipes.tune_cli import check_generated, generation_report, score_held_out  # noqa: E402
+
+
+# name: (run folder, options of `rnnkit train tune` besides the defaults)
+SYSTEMS = {"defaults": ("defaults", []),
+           "state only": ("state", ["--condition-at", "state"]),
+           "unbalanced": ("unbalanced", ["--no-balance"]),
+           "unconditioned": ("plain", ["--no-condition"])}
 
 
 def train(run: str, data: str, budget: float, flags: list[str], threads: int) -> None:
@@ -52,29 +63,29 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="CPU threads for training and sampling (default 2)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    runs = {"conditioned": os.path.join(args.out, "conditioned"), "every step": os.path.join(args.out, "every"),
-            "unconditioned": os.path.join(args.out, "plain")}
-    train(runs["conditioned"], args.data, args.budget, [], args.threads)
-    train(runs["every step"], args.data, args.budget, ["--condition-at", "every-step"], args.threads)
-    train(runs["unconditioned"], args.data, args.budget, ["--no-condition"], args.threads)
+    runs = {name: os.path.join(args.out, folder) for name, (folder, _) in SYSTEMS.items()}
+    for name, (_, flags) in SYSTEMS.items():
+        train(runs[name], args.data, args.budget, flags, args.threads)
     results = {"budget": args.budget, "samples": args.samples, "systems": {}}
     gens = {name: rnnkit.load(run) for name, run in runs.items()}
-    test = held_out(runs["conditioned"], "test")
-    kinds = [k for k in gens["conditioned"].kinds
-             if gens["conditioned"].config["corpus"]["train_tunes_by_kind"].get(k, 0) >= args.min_tunes]
-    meters = gens["conditioned"].meters
+    test = held_out(runs["defaults"], "test")
+    kinds = [k for k in gens["defaults"].kinds
+             if gens["defaults"].config["corpus"]["train_tunes_by_kind"].get(k, 0) >= args.min_tunes]
+    meters = gens["defaults"].meters
     real = {k: check_generated([t.text for t in test if t.kind == k], meters[k]) for k in kinds}
     results["real_test_tunes"] = real
+    known = frozenset(music_of(t.text) for t in held_out(runs["defaults"], "train"))
     for name, gen in gens.items():
         ckpt = json.load(open(os.path.join(runs[name], "checkpoint.json")))
         entry = {"held_out": score_held_out(gen, test), "steps": ckpt["step"], "kept_step": gen.step,
                  "parameters": gen.model.num_parameters(), "generated": {}}
         for temperature in [float(t) for t in args.temperatures.split(",")]:
-            entry["generated"][temperature] = generation_report(gen, args.samples, args.min_tunes, temperature, seed=1)
-            shares = ", ".join(f"{k} {100 * r['both']:.0f}%" for k, r in entry["generated"][temperature].items())
+            entry["generated"][temperature] = generation_report(gen, args.samples, args.min_tunes, temperature, 1, known)
+            shares = ", ".join(f"{k} {100 * r['both']:.0f}% (copies {100 * r['copied']:.0f}%)"
+                               for k, r in entry["generated"][temperature].items())
             print(f"{name} T={temperature}: {shares}", flush=True)
         results["systems"][name] = entry
-    temps = list(results["systems"]["conditioned"]["generated"])
+    temps = list(results["systems"]["defaults"]["generated"])
     print(f"\nNottingham tunes, {args.budget:.0f} s of training each; test nats/char: "
           + ", ".join(f"{n} {e['held_out']['nats_per_char']:.4f}" for n, e in results["systems"].items()))
     print("\nShare of generated tunes whose meter fits the kind and whose bars all add up "
@@ -82,7 +93,7 @@ def main() -> None:
     print("| kind (meter) | training tunes | " + " | ".join(f"{s} T={t}" for s in runs for t in temps)
           + " | real test tunes |")
     print("|---" * (3 + len(runs) * len(temps)) + "|")
-    counts = gens["conditioned"].config["corpus"]["train_tunes_by_kind"]
+    counts = gens["defaults"].config["corpus"]["train_tunes_by_kind"]
     for k in kinds:
         cells = [f"{100 * results['systems'][s]['generated'][t][k]['both']:.0f}%" for s in runs for t in temps]
         print(f"| {k} ({'/'.join(meters[k])}) | {counts[k]} | " + " | ".join(cells)

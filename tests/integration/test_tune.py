@@ -11,7 +11,7 @@ import torch
 
 import rnnkit
 from rnnkit.cli import main
-from rnnkit.data.tunes import meter_of
+from rnnkit.data.tunes import meter_of, read_tunes
 from rnnkit.errors import RnnkitError
 from rnnkit.recipes.tune import DataConfig, TuneGenerator, resume_tune, train_tune
 from rnnkit.training.metrics import read_metrics
@@ -38,13 +38,14 @@ def collection(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, collection):
     out = tmp_path_factory.mktemp("tune") / "run"
-    train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1), SMALL, _cfg())
+    train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1),
+               {**SMALL, "condition_input": False}, _cfg())
     return out
 
 
 @pytest.fixture(scope="module")
 def trained_every_step(tmp_path_factory, collection):
-    """The kind in the initial state and at every step's input (``--condition-at every-step``)."""
+    """The kind in the initial state and at every step's input (``--condition-at every-step``, the default)."""
     out = tmp_path_factory.mktemp("tune") / "every"
     train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1),
                {**SMALL, "condition_input": True}, _cfg())
@@ -54,7 +55,7 @@ def trained_every_step(tmp_path_factory, collection):
 @pytest.mark.parametrize("where", ["state", "every-step"])
 def test_the_kind_alone_decides_the_meter(trained, trained_every_step, where):
     """Greedy tunes from the two kinds differ and each has its kind's header: its meter and note
-    length; with the kind in the initial state only (the default), and at every step's input too.
+    length; with the kind in the initial state only (the lecture's), and at every step's input too.
     (Bars that add up take more training than a test's seconds: the benchmark measures them.)"""
     gen = rnnkit.load(str(trained if where == "state" else trained_every_step))
     assert gen.model.config.condition_input == (where == "every-step")
@@ -95,6 +96,16 @@ def test_resume_continues_exactly(tmp_path, collection):
         assert torch.equal(p, q)
 
 
+@pytest.mark.parametrize("flags", [[], ["--condition-at", "state", "--no-balance"]])
+def test_cli_train_records_where_the_kind_enters(tmp_path, collection, flags):
+    """By default the kind enters every step and rare kinds are read more often; the flags undo both."""
+    run = tmp_path / "run"
+    assert main(["train", "tune", "--data", collection, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS, *flags]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["condition_input"] == (not flags) and config["data"]["balance"] == (not flags)
+    assert config["model"]["hidden_size"] == 64 and config["model"]["num_conditions"] == 2
+
+
 def test_cli_sample_and_evaluate(trained, collection, capsys):
     capsys.readouterr()
     assert main(["sample", str(trained), "--condition", "waltz", "--temperature", "0"]) == 0
@@ -120,8 +131,53 @@ def test_generated_tunes_are_checked_for_meter_and_bars():
     good = "X:1\nM:3/4\nL:1/4\nK:G\n|:GAB|cde:|\n"
     long_bar = "X:2\nM:3/4\nL:1/4\nK:G\n|:GABc|cde:|\n"
     jig = "X:3\nM:6/8\nL:1/8\nK:G\n|:GABcde:|\n"
-    r = check_generated([good, long_bar, jig, "not a tune"], ["3/4"])
-    assert r == {"samples": 4, "meter_fits": 0.5, "bars_add_up": 0.5, "both": 0.25}
+    retitled = good.replace("X:1", "X:9\nT:Another name")
+    r = check_generated([good, long_bar, jig, "not a tune", retitled], ["3/4"], known=frozenset(["|:GAB|cde:|"]))
+    assert r == {"samples": 5, "meter_fits": 0.6, "bars_add_up": 0.6, "both": 0.4, "distinct": 0.8, "copied": 0.4}
+
+
+@pytest.fixture(scope="module")
+def lopsided(tmp_path_factory):
+    """30 jigs and 4 waltzes: the waltzes about 7 times rarer, so read 2 or 3 times a pass."""
+    folder = tmp_path_factory.mktemp("lopsided") / "abc"
+    write_collection(folder, per_kind=30, kinds=("jigs",))
+    return str(write_collection(folder, per_kind=4, seed=1, kinds=("waltzes",)))
+
+
+@pytest.mark.parametrize("balance", [True, False])
+def test_rare_kinds_are_read_more_often(tmp_path, lopsided, balance):
+    """The batches handed out cover the balanced collection: after one batch of 8, the passes made
+    are 8 over (jigs + k x waltzes) training tunes, k the square root of how much rarer waltzes
+    are, rounded; --no-balance reads each tune once a pass."""
+    from rnnkit.recipes.tune import split_tunes
+
+    d = DataConfig(data=lopsided, valid_fraction=0.1, test_fraction=0.1, balance=balance)
+    train_tune(str(tmp_path / "run"), d, SMALL, _cfg(max_steps=1, select=None))
+    train = split_tunes(read_tunes(lopsided), d)["train"]
+    jigs, waltzes = sum(t.kind == "jigs" for t in train), sum(t.kind == "waltzes" for t in train)
+    times = round(math.sqrt(jigs / waltzes)) if balance else 1
+    assert not balance or times >= 2, (jigs, waltzes)
+    record = next(r for r in read_metrics(str(tmp_path / "run" / "metrics.jsonl")) if "passes" in r)
+    assert record["passes"] == pytest.approx(8 / (jigs + times * waltzes), abs=5e-5)  # metrics keep 4 decimals
+    repeats = json.loads((tmp_path / "run" / "config.json").read_text())["corpus"]["repeats_by_kind"]
+    assert repeats == {"jigs": 1, "waltzes": times}
+
+
+def test_a_run_from_before_balancing_resumes_unbalanced(tmp_path, lopsided):
+    """A run whose config.json has no ``balance`` (written before it existed) resumes on the
+    collection as it is, exactly as an unbroken unbalanced run goes on."""
+    d = DataConfig(data=lopsided, valid_fraction=0.1, test_fraction=0.1, balance=False)
+    cfg = _cfg(max_steps=10, eval_interval=1e-9)
+    train_tune(str(tmp_path / "a"), d, SMALL, cfg)
+    with pytest.raises(TrainingInterrupted):
+        train_tune(str(tmp_path / "b"), d, SMALL, cfg, stop_after=4)
+    config_path = tmp_path / "b" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["data"]["balance"], config["corpus"]["repeats_by_kind"]
+    config_path.write_text(json.dumps(config))
+    resume_tune(str(tmp_path / "b"))
+    a, b = (read_metrics(str(tmp_path / r / "metrics.jsonl")) for r in "ab")
+    assert [r.get("train_loss") for r in a] == [r.get("train_loss") for r in b]
 
 
 def _bad_inputs(t, run, collection):
@@ -141,7 +197,8 @@ def _bad_inputs(t, run, collection):
         (["train", "tune", "--data", collection, "--out", str(run)], "already holds a run"),
         (["train", "tune", "--resume", str(run), "--hidden-size", "32"], "cannot change the model shape"),
         (["train", "tune", "--resume", str(run), "--no-condition"], "drop --no-condition"),
-        (["train", "tune", "--resume", str(run), "--condition-at", "state"], "drop --no-condition and --condition-at"),
+        (["train", "tune", "--resume", str(run), "--condition-at", "state"], "drop --no-condition, --condition-at"),
+        (["train", "tune", "--resume", str(run), "--no-balance"], "and --no-balance"),
         (["train", "tune", "--data", collection, "--out", str(t / "o5"), "--no-condition", "--condition-at",
           "state"], "drop it with --no-condition"),
     ]

@@ -62,6 +62,17 @@ def meter_of(tune: str) -> str | None:
     return COMMON_TIME.get(m.group(1), m.group(1))
 
 
+def music_of(tune: str) -> str:
+    """The tune's music: its lines after the first key field (``K:``), without spaces or line breaks;
+    two tunes with the same music are the same tune, whatever their titles.
+
+    >>> music_of("X:1\\nT:A\\nM:3/4\\nK:G\\n|:GAB|c d e:|\\n"), music_of("X:1\\nT:A\\n")
+    ('|:GAB|cde:|', '')
+    """
+    parts = re.split(r"(?m)^K:.*$", tune, maxsplit=1)
+    return re.sub(r"\s+", "", parts[1]) if len(parts) == 2 else ""
+
+
 def read_tunes(path: str) -> list[Tune]:
     """Every tune of an ``.abc`` file or of the ``.abc`` files in a folder, with its kind."""
     if os.path.isdir(path):

@@ -23,9 +23,9 @@ from .charlm_cli import add_sample_arguments, print_samples
 DATA_OPTIONS = ("data", "valid_fraction", "test_fraction", "split_seed")
 MODEL_OPTIONS: list[opt.Option] = [
     ("--embedding-dim", "embedding_dim", opt.positive_int, "character embedding size (default 64)"),
-    ("--hidden-size", "hidden_size", opt.positive_int, "units per layer (default 512)"),
+    ("--hidden-size", "hidden_size", opt.positive_int, "units per layer (default 256)"),
     ("--num-layers", "num_layers", opt.positive_int, "LSTM layers (default 2)"),
-    ("--dropout", "dropout", opt.fraction, "dropout on the input, between layers and before the head (default 0.2)"),
+    ("--dropout", "dropout", opt.fraction, "dropout on the input, between layers and before the head (default 0.3)"),
 ]
 
 
@@ -46,9 +46,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split-seed", type=int, default=None, help="seed of the split by tune (default 0)")
     p.add_argument("--no-condition", action="store_true",
                    help="start every tune from a zero state (the unconditioned model, to compare with)")
+    p.add_argument("--no-balance", action="store_true",
+                   help="read every training tune once a pass (default: the tunes of rare kinds more often, "
+                        "the square root of how much rarer than the commonest kind)")
     p.add_argument("--condition-at", choices=("state", "every-step"), default=None,
-                   help="where the kind enters: the initial state only (the lecture's single input; the default), "
-                        "or that and every step's input")
+                   help="where the kind enters: the initial state only (the lecture's single input), "
+                        "or that and every step's input (the default)")
     opt.add_run_arguments(p)
     opt.add_options(p, MODEL_OPTIONS)
     opt.add_options(p, train_options())
@@ -65,7 +68,7 @@ def train_from_args(args: argparse.Namespace) -> None:
     given = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
     if "data" in given:
         given["data"] = os.path.abspath(given["data"])  # --resume and evaluate find it from any folder
-    data = DataConfig(**given, condition=not args.no_condition)
+    data = DataConfig(**given, condition=not args.no_condition, balance=not args.no_balance)
     if args.no_condition and args.condition_at:
         raise RnnkitError("--condition-at says where the kind enters: drop it with --no-condition")
     model = {**opt.given(args, MODEL_OPTIONS), **({"condition_input": args.condition_at == "every-step"}
@@ -80,8 +83,8 @@ def resume_from_args(args: argparse.Namespace) -> None:
     from .tune import resume_tune
 
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
-    if args.no_condition or args.condition_at:
-        raise RnnkitError("--resume reads the run's own settings; drop --no-condition and --condition-at")
+    if args.no_condition or args.condition_at or args.no_balance:
+        raise RnnkitError("--resume reads the run's own settings; drop --no-condition, --condition-at and --no-balance")
     resume_tune(args.resume, opt.given(args, MODEL_OPTIONS),
                 opt.patience(opt.train_settings(args, train_options(), new_run=False)))
 
@@ -119,19 +122,23 @@ def score_held_out(gen: Any, tunes: list) -> dict[str, float]:
             "bits_per_char": total / max(count, 1) / math.log(2)}
 
 
-def check_generated(tunes: list[str], meters: list[str]) -> dict[str, float]:
-    """Shares of ``tunes`` whose meter is one of ``meters``, whose bars all add up, and both."""
+def check_generated(tunes: list[str], meters: list[str], known: frozenset[str] = frozenset()) -> dict[str, float]:
+    """Shares of ``tunes`` whose meter is one of ``meters``, whose bars all add up, and both; of
+    distinct tunes, and of tunes whose music (``data.tunes.music_of``) is in ``known`` (copied)."""
     from ..data.abc import check_tune
-    from ..data.tunes import meter_of
+    from ..data.tunes import meter_of, music_of
 
     fits = [meter_of(t) in meters for t in tunes]
     valid = [check_tune(t).valid for t in tunes]
+    music = [music_of(t) for t in tunes]
     n = max(len(tunes), 1)
     return {"samples": len(tunes), "meter_fits": sum(fits) / n, "bars_add_up": sum(valid) / n,
-            "both": sum(f and v for f, v in zip(fits, valid)) / n}
+            "both": sum(f and v for f, v in zip(fits, valid)) / n, "distinct": len(set(music)) / n,
+            "copied": sum(m in known for m in music) / n}
 
 
-def generation_report(gen: Any, samples: int, min_tunes: int, temperature: float, seed: int) -> dict[str, Any]:
+def generation_report(gen: Any, samples: int, min_tunes: int, temperature: float, seed: int,
+                      known: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Per kind with at least ``min_tunes`` training tunes, :func:`check_generated` of new tunes."""
     counts = gen.config["corpus"]["train_tunes_by_kind"]
     kinds = [k for k in gen.kinds if counts.get(k, 0) >= min_tunes]
@@ -141,18 +148,20 @@ def generation_report(gen: Any, samples: int, min_tunes: int, temperature: float
     drawn = None if gen.conditioned else gen.sample_many(samples, temperature=temperature, seed=seed)
     for kind in kinds:
         tunes = gen.sample_many(samples, condition=kind, temperature=temperature, seed=seed) if gen.conditioned else drawn
-        out[kind] = {"meters": gen.meters.get(kind, []), **check_generated(tunes, gen.meters.get(kind, []))}
+        out[kind] = {"meters": gen.meters.get(kind, []), **check_generated(tunes, gen.meters.get(kind, []), known)}
     return out
 
 
 def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
     """Held-out nats/char and the generated tunes' meters and bars."""
+    from ..data.tunes import music_of
     from .tune import held_out, load
 
     gen = load(run, args.device)
+    known = frozenset(music_of(t.text) for t in held_out(run, "train")) if args.samples else frozenset()
     result = {"split": args.split, "step": gen.step, "conditioned": gen.conditioned,
               **score_held_out(gen, held_out(run, args.split)), "temperature": args.temperature,
-              "generated": generation_report(gen, args.samples, args.min_tunes, args.temperature, args.seed)}
+              "generated": generation_report(gen, args.samples, args.min_tunes, args.temperature, args.seed, known)}
     if args.json:
         print(json.dumps(result))
         return
@@ -160,7 +169,8 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
           f"({result['bits_per_char']:.4f} bits/char)")
     for kind, r in result["generated"].items():
         print(f"{kind:>12}: {r['samples']} generated, meter {'/'.join(r['meters'])} {100 * r['meter_fits']:.0f}%, "
-              f"bars add up {100 * r['bars_add_up']:.0f}%, both {100 * r['both']:.0f}%")
+              f"bars add up {100 * r['bars_add_up']:.0f}%, both {100 * r['both']:.0f}%; "
+              f"distinct {100 * r['distinct']:.0f}%, copies of training tunes {100 * r['copied']:.0f}%")
 
 
 def sample_from_args(run: str, args: argparse.Namespace) -> None:
