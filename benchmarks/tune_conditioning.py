@@ -6,10 +6,10 @@ writes, and do its bars add up? Against the same net trained without the conditi
 
 Four systems, each ``rnnkit train tune`` for the same budget, on the same split (seeded, by
 tune: 80% train, 10% valid choosing the kept weights, 10% test): ``defaults`` (what a user gets:
-the kind sets the initial state and joins every step's input, rare kinds read more often),
-``state only`` (``--condition-at state``: the lecture's single input, nothing more),
-``unbalanced`` (``--no-balance``: every tune read once a pass) and ``unconditioned``
-(``--no-condition``: the same net from a zero state, on the same balanced mix). For every kind
+the kind sets the initial state and joins every step's input), ``state-only`` (``--condition-at
+state``: the lecture's single input, nothing more), ``balanced`` (``--balance``: the tunes of rare
+kinds read more often) and ``unconditioned`` (``--no-condition``: the same net from a zero
+state). For every kind
 with at least 30 training tunes, a conditioned model writes ``--samples`` tunes of that kind; the
 unconditioned one writes ``--samples`` tunes in all, and its share for a kind counts those that
 would pass for it. A tune passes when its meter is one of the kind's (those of at least 10% of the
@@ -38,8 +38,8 @@ from rnnkit.recipes.tune_cli import check_generated, generation_report, score_he
 
 # name: (run folder, options of `rnnkit train tune` besides the defaults)
 SYSTEMS = {"defaults": ("defaults", []),
-           "state only": ("state", ["--condition-at", "state"]),
-           "unbalanced": ("unbalanced", ["--no-balance"]),
+           "state-only": ("state", ["--condition-at", "state"]),
+           "balanced": ("balanced", ["--balance"]),
            "unconditioned": ("plain", ["--no-condition"])}
 
 
@@ -61,11 +61,15 @@ def main() -> None:
     p.add_argument("--min-tunes", type=int, default=30)
     p.add_argument("--out", default="/tmp/tune-bench")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for training and sampling (default 2)")
+    p.add_argument("--systems", default=",".join(SYSTEMS), help=f"some of {', '.join(SYSTEMS)} (defaults always)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    runs = {name: os.path.join(args.out, folder) for name, (folder, _) in SYSTEMS.items()}
-    for name, (_, flags) in SYSTEMS.items():
-        train(runs[name], args.data, args.budget, flags, args.threads)
+    names = ["defaults", *(n for n in SYSTEMS if n in args.systems.split(",") and n != "defaults")]
+    runs = {name: os.path.join(args.out, SYSTEMS[name][0]) for name in names}
+    for name in names:  # a run folder that holds a finished run is reused: its settings are printed
+        train(runs[name], args.data, args.budget, SYSTEMS[name][1], args.threads)
+        config = json.load(open(os.path.join(runs[name], "config.json")))
+        print(f"{name}: {runs[name]}: model {config['model']}, data {config['data']}", flush=True)
     results = {"budget": args.budget, "samples": args.samples, "systems": {}}
     gens = {name: rnnkit.load(run) for name, run in runs.items()}
     test = held_out(runs["defaults"], "test")
@@ -86,8 +90,9 @@ def main() -> None:
             print(f"{name} T={temperature}: {shares}", flush=True)
         results["systems"][name] = entry
     temps = list(results["systems"]["defaults"]["generated"])
-    print(f"\nNottingham tunes, {args.budget:.0f} s of training each; test nats/char: "
-          + ", ".join(f"{n} {e['held_out']['nats_per_char']:.4f}" for n, e in results["systems"].items()))
+    print(f"\nNottingham tunes, {args.budget:.0f} s of training each; test nats/char (steps, kept step): "
+          + ", ".join(f"{n} {e['held_out']['nats_per_char']:.4f} ({e['steps']}, {e['kept_step']})"
+                      for n, e in results["systems"].items()))
     print("\nShare of generated tunes whose meter fits the kind and whose bars all add up "
           f"({args.samples} per kind conditioned, {args.samples} in all unconditioned):\n")
     print("| kind (meter) | training tunes | " + " | ".join(f"{s} T={t}" for s in runs for t in temps)

@@ -96,13 +96,13 @@ def test_resume_continues_exactly(tmp_path, collection):
         assert torch.equal(p, q)
 
 
-@pytest.mark.parametrize("flags", [[], ["--condition-at", "state", "--no-balance"]])
+@pytest.mark.parametrize("flags", [[], ["--condition-at", "state", "--balance"]])
 def test_cli_train_records_where_the_kind_enters(tmp_path, collection, flags):
-    """By default the kind enters every step and rare kinds are read more often; the flags undo both."""
+    """By default the kind enters every step and every tune is read once a pass; the flags change both."""
     run = tmp_path / "run"
     assert main(["train", "tune", "--data", collection, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS, *flags]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["model"]["condition_input"] == (not flags) and config["data"]["balance"] == (not flags)
+    assert config["model"]["condition_input"] == (not flags) and config["data"]["balance"] == bool(flags)
     assert config["model"]["hidden_size"] == 64 and config["model"]["num_conditions"] == 2
 
 
@@ -148,7 +148,7 @@ def lopsided(tmp_path_factory):
 def test_rare_kinds_are_read_more_often(tmp_path, lopsided, balance):
     """The batches handed out cover the balanced collection: after one batch of 8, the passes made
     are 8 over (jigs + k x waltzes) training tunes, k the square root of how much rarer waltzes
-    are, rounded; --no-balance reads each tune once a pass."""
+    are, rounded; without --balance each tune is read once a pass."""
     from rnnkit.recipes.tune import split_tunes
 
     d = DataConfig(data=lopsided, valid_fraction=0.1, test_fraction=0.1, balance=balance)
@@ -198,7 +198,7 @@ def _bad_inputs(t, run, collection):
         (["train", "tune", "--resume", str(run), "--hidden-size", "32"], "cannot change the model shape"),
         (["train", "tune", "--resume", str(run), "--no-condition"], "drop --no-condition"),
         (["train", "tune", "--resume", str(run), "--condition-at", "state"], "drop --no-condition, --condition-at"),
-        (["train", "tune", "--resume", str(run), "--no-balance"], "and --no-balance"),
+        (["train", "tune", "--resume", str(run), "--balance"], "and --balance"),
         (["train", "tune", "--data", collection, "--out", str(t / "o5"), "--no-condition", "--condition-at",
           "state"], "drop it with --no-condition"),
     ]

@@ -46,9 +46,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split-seed", type=int, default=None, help="seed of the split by tune (default 0)")
     p.add_argument("--no-condition", action="store_true",
                    help="start every tune from a zero state (the unconditioned model, to compare with)")
-    p.add_argument("--no-balance", action="store_true",
-                   help="read every training tune once a pass (default: the tunes of rare kinds more often, "
-                        "the square root of how much rarer than the commonest kind)")
+    p.add_argument("--balance", action="store_true",
+                   help="read the tunes of rare kinds more often in each pass: the square root of how much rarer "
+                        "than the commonest kind (default: every tune once)")
     p.add_argument("--condition-at", choices=("state", "every-step"), default=None,
                    help="where the kind enters: the initial state only (the lecture's single input), "
                         "or that and every step's input (the default)")
@@ -68,7 +68,7 @@ def train_from_args(args: argparse.Namespace) -> None:
     given = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
     if "data" in given:
         given["data"] = os.path.abspath(given["data"])  # --resume and evaluate find it from any folder
-    data = DataConfig(**given, condition=not args.no_condition, balance=not args.no_balance)
+    data = DataConfig(**given, condition=not args.no_condition, balance=args.balance)
     if args.no_condition and args.condition_at:
         raise RnnkitError("--condition-at says where the kind enters: drop it with --no-condition")
     model = {**opt.given(args, MODEL_OPTIONS), **({"condition_input": args.condition_at == "every-step"}
@@ -83,8 +83,8 @@ def resume_from_args(args: argparse.Namespace) -> None:
     from .tune import resume_tune
 
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
-    if args.no_condition or args.condition_at or args.no_balance:
-        raise RnnkitError("--resume reads the run's own settings; drop --no-condition, --condition-at and --no-balance")
+    if args.no_condition or args.condition_at or args.balance:
+        raise RnnkitError("--resume reads the run's own settings; drop --no-condition, --condition-at and --balance")
     resume_tune(args.resume, opt.given(args, MODEL_OPTIONS),
                 opt.patience(opt.train_settings(args, train_options(), new_run=False)))
 
