@@ -64,6 +64,9 @@ def main() -> None:
     p.add_argument("--systems", default=",".join(SYSTEMS), help=f"some of {', '.join(SYSTEMS)} (defaults always)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    unknown = set(args.systems.split(",")) - set(SYSTEMS)
+    if unknown:
+        p.error(f"unknown systems {', '.join(sorted(unknown))}: the systems are {', '.join(SYSTEMS)}")
     names = ["defaults", *(n for n in SYSTEMS if n in args.systems.split(",") and n != "defaults")]
     runs = {name: os.path.join(args.out, SYSTEMS[name][0]) for name in names}
     for name in names:  # a run folder that holds a finished run is reused: its settings are printed

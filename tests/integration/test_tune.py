@@ -136,6 +136,21 @@ def test_generated_tunes_are_checked_for_meter_and_bars():
     assert r == {"samples": 5, "meter_fits": 0.6, "bars_add_up": 0.6, "both": 0.4, "distinct": 0.8, "copied": 0.4}
 
 
+def test_evaluate_counts_copies_of_training_tunes(tmp_path, capsys):
+    """Every training jig has the same music under its own title: the model learns it by heart, and
+    ``evaluate`` finds its greedy tunes to be copies (the training tunes read from the run's split)."""
+    body = "|:GAB cde|dBG FGA:|"
+    folder = tmp_path / "abc"
+    folder.mkdir()
+    (folder / "jigs.abc").write_text("\n\n".join(f"X:{n}\nT:Copy {n}\nM:6/8\nL:1/8\nK:G\n{body}\n" for n in range(1, 21)))
+    run = tmp_path / "run"
+    train_tune(str(run), DataConfig(data=str(folder), valid_fraction=0.1, test_fraction=0.1), SMALL, _cfg(max_steps=150))
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--samples", "4", "--min-tunes", "1", "--temperature", "0", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)["generated"]["jigs"]
+    assert r["copied"] == 1.0 and r["distinct"] == 0.25 and r["both"] == 1.0, r
+
+
 @pytest.fixture(scope="module")
 def lopsided(tmp_path_factory):
     """30 jigs and 4 waltzes: the waltzes about 7 times rarer, so read 2 or 3 times a pass."""
