@@ -1,5 +1,6 @@
 """Tiny ABC collections written for the tune tests (nothing copied from a real collection): jigs
-in 6/8 with eighth-note bars of 6, waltzes in 3/4 with quarter-note bars of 3, and reels in 4/4."""
+in 6/8 with eighth-note bars of 6, waltzes in 3/4 with quarter-note bars of 3, and reels in 4/4;
+and a kind whose tunes come in two of those meters (as the Nottingham Ashover tunes come in four)."""
 import random
 
 NOTES = "DEFGABcdef"
@@ -10,6 +11,16 @@ def tune(n, kind, rng, bars=8):
     meter, unit, per_bar = KINDS[kind]
     body = "|".join("".join(rng.choice(NOTES) for _ in range(per_bar)) for _ in range(bars))
     return f"X:{n}\nT:{kind.capitalize()} number {n}\nM:{meter}\nL:{unit}\nK:G\n|:{body}:|\n"
+
+
+def write_mixed(folder, per_shape=12, seed=0, shapes=("jigs", "waltzes"), name="ashover"):
+    """One kind (file ``name``.abc) whose tunes come in several meters: ``per_shape`` tunes shaped as
+    each of ``shapes`` (a jig's 6/8, a waltz's 3/4), in turn; returns the folder."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    tunes = [tune(i * len(shapes) + k + 1, shape, rng) for i in range(per_shape) for k, shape in enumerate(shapes)]
+    (folder / f"{name}.abc").write_text("\n\n".join(tunes), encoding="utf-8")
+    return folder
 
 
 def write_collection(folder, per_kind=12, seed=0, kinds=("jigs", "waltzes")):

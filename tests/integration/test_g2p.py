@@ -2,6 +2,7 @@
 the spelling rules, resumes exactly, loads as a G2P, and its command line (train, evaluate,
 pronounce) works and fails in one line."""
 import json
+import math
 
 import pytest
 import torch
@@ -56,10 +57,19 @@ def test_learns_the_spelling_rules_of_words_it_never_saw(trained):
     assert right >= 0.9 * len(test), right
     assert g2p.pronounce("cecaca") == ["S", "EH", "K", "AE", "K", "AE"]
     assert g2p.pronounce("Thice") == ["TH", "IH", "S"]
+    # Each about half of what the two share (label smoothing leaves each step at most 0.9 + 0.1 / C,
+    # so the two together hold about 0.9 ** 7 of the mass, not all of it).
     two = g2p.pronunciations(["bomity"], nbest=2)[0]
-    assert {p.phonemes for p in two} == set(pronounce("bomity")) and all(0.3 < p.probability < 0.7 for p in two)
-    losses = [r["train_loss"] for r in read_metrics(str(trained / "metrics.jsonl")) if "train_loss" in r]
-    assert losses[-1] < 0.1 * losses[0]
+    shared = sum(p.probability for p in two)
+    assert {p.phonemes for p in two} == set(pronounce("bomity")) and all(0.3 < p.probability / shared < 0.7 for p in two)
+    records = read_metrics(str(trained / "metrics.jsonl"))
+    losses = [r["train_loss"] for r in records if "train_loss" in r]
+    assert [r["valid_loss"] for r in records if "valid_loss" in r][-1] < 0.1 * losses[0]  # dev: scored unsmoothed
+    # Trained on the smoothed divergence (the default 0.1): no model scores below the smoothed
+    # targets' own entropy, the step floor of that divergence.
+    eps, c = g2p.model.config.label_smoothing, g2p.model.config.num_outputs
+    top, rest = 1 - eps + eps / c, eps / c
+    assert eps == 0.1 and losses[-1] > -(top * math.log(top) + (c - 1) * rest * math.log(rest))
 
 
 def test_plain_encoder_decoder_trains_too(tmp_path, dictionary, trained):
@@ -83,7 +93,7 @@ def test_plain_encoder_decoder_trains_too(tmp_path, dictionary, trained):
 def test_resume_continues_exactly(tmp_path, dictionary):
     d = DataConfig(dictionary=dictionary, **DATA)
     cfg = _cfg(max_steps=16, eval_interval=1e-9, patience=100)
-    model = {**SMALL, "dropout": 0.3}  # the random parts must resume too
+    model = {**SMALL, "dropout": 0.3, "label_smoothing": 0.1}  # the random parts, and the objective, must resume too
     train_g2p(str(tmp_path / "a"), d, model, cfg)
     with pytest.raises(TrainingInterrupted):
         train_g2p(str(tmp_path / "b"), d, model, cfg, stop_after=7)
@@ -93,6 +103,24 @@ def test_resume_continues_exactly(tmp_path, dictionary):
     for p, q in zip(rnnkit.load(str(tmp_path / "a")).model.state_dict().values(),
                     rnnkit.load(str(tmp_path / "b")).model.state_dict().values()):
         assert torch.equal(p, q)
+
+
+def test_a_run_from_before_label_smoothing_resumes_without_it(tmp_path, dictionary):
+    """A run whose config.json has no ``label_smoothing`` (written before it existed, when none was
+    used) resumes as an unbroken run without smoothing goes on, not with today's default."""
+    d = DataConfig(dictionary=dictionary, **DATA)
+    cfg = _cfg(max_steps=10, eval_interval=1e-9, patience=100)
+    model = {**SMALL, "label_smoothing": 0.0}
+    train_g2p(str(tmp_path / "a"), d, model, cfg)
+    with pytest.raises(TrainingInterrupted):
+        train_g2p(str(tmp_path / "b"), d, model, cfg, stop_after=4)
+    config_path = tmp_path / "b" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["model"]["label_smoothing"]
+    config_path.write_text(json.dumps(config))
+    resume_g2p(str(tmp_path / "b"))
+    a, b = (read_metrics(str(tmp_path / r / "metrics.jsonl")) for r in "ab")
+    assert [r.get("train_loss") for r in a] == [r.get("train_loss") for r in b]
 
 
 def test_cli_evaluate_and_pronounce(trained, capsys):
@@ -114,7 +142,9 @@ def test_cli_evaluate_and_pronounce(trained, capsys):
 
 def test_train_and_resume_from_the_command_line(tmp_path, dictionary):
     run = tmp_path / "run"
-    assert main(["train", "g2p", "--dictionary", dictionary, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS]) == 0
+    assert main(["train", "g2p", "--dictionary", dictionary, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS,
+                 "--label-smoothing", "0.05"]) == 0
+    assert json.loads((run / "config.json").read_text())["model"]["label_smoothing"] == 0.05
     assert main(["train", "g2p", "--resume", str(run), "--max-steps", "4", "--no-progress"]) == 0
     assert json.loads((run / "checkpoint.json").read_text())["step"] == 4
     corpus = json.loads((run / "config.json").read_text())["corpus"]
@@ -143,6 +173,8 @@ def _bad_inputs(t, run, dictionary):
         (["train", "g2p", "--resume", str(run), "--hidden-size", "64"], "cannot change the model shape"),
         (["train", "g2p", "--resume", str(run), "--dictionary", dictionary], "drop --dictionary"),
         (["evaluate", str(run), "--split", "train"], "invalid choice: 'train'"),
+        (["train", "g2p", "--dictionary", dictionary, "--out", str(t / "o4"), "--label-smoothing", "1"],
+         "a number in [0, 1)"),
     ]
 
 
@@ -154,7 +186,7 @@ def test_bad_inputs_give_one_line_errors_and_touch_nothing(trained, dictionary, 
         err = capsys.readouterr().err
         lines = [line for line in err.splitlines() if line.startswith("rnnkit: error")]
         assert len(lines) == 1 and pattern in lines[0], (args, err)
-    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 4))
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 5))
     assert {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()} == before
 
 

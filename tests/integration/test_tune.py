@@ -38,7 +38,7 @@ def collection(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, collection):
     out = tmp_path_factory.mktemp("tune") / "run"
-    train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1),
+    train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1, meter=False),
                {**SMALL, "condition_input": False}, _cfg())
     return out
 
@@ -47,7 +47,7 @@ def trained(tmp_path_factory, collection):
 def trained_every_step(tmp_path_factory, collection):
     """The kind in the initial state and at every step's input (``--condition-at every-step``, the default)."""
     out = tmp_path_factory.mktemp("tune") / "every"
-    train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1),
+    train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1, meter=False),
                {**SMALL, "condition_input": True}, _cfg())
     return out
 
@@ -96,14 +96,16 @@ def test_resume_continues_exactly(tmp_path, collection):
         assert torch.equal(p, q)
 
 
-@pytest.mark.parametrize("flags", [[], ["--condition-at", "state", "--balance"]])
+@pytest.mark.parametrize("flags", [[], ["--condition-at", "state", "--balance", "--no-meter"]])
 def test_cli_train_records_where_the_kind_enters(tmp_path, collection, flags):
-    """By default the kind enters every step and every tune is read once a pass; the flags change both."""
+    """By default the kind and the meter enter every step and every tune is read once a pass; the
+    flags change all three (2 kinds, and 3 meter classes: 3/4, 6/8 and the one for any other)."""
     run = tmp_path / "run"
     assert main(["train", "tune", "--data", collection, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS, *flags]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["condition_input"] == (not flags) and config["data"]["balance"] == bool(flags)
-    assert config["model"]["hidden_size"] == 64 and config["model"]["num_conditions"] == 2
+    assert config["data"]["meter"] == (not flags)
+    assert config["model"]["hidden_size"] == 64 and config["model"]["num_conditions"] == (2 if flags else 5)
 
 
 def test_cli_sample_and_evaluate(trained, collection, capsys):
@@ -212,8 +214,10 @@ def _bad_inputs(t, run, collection):
         (["train", "tune", "--data", collection, "--out", str(run)], "already holds a run"),
         (["train", "tune", "--resume", str(run), "--hidden-size", "32"], "cannot change the model shape"),
         (["train", "tune", "--resume", str(run), "--no-condition"], "drop --no-condition"),
-        (["train", "tune", "--resume", str(run), "--condition-at", "state"], "drop --no-condition, --condition-at"),
+        (["train", "tune", "--resume", str(run), "--condition-at", "state"], "--no-meter, --condition-at"),
         (["train", "tune", "--resume", str(run), "--balance"], "and --balance"),
+        (["train", "tune", "--resume", str(run), "--no-meter"], "drop --no-condition, --no-meter"),
+        (["sample", str(run), "--condition", "jig", "--meter", "6/8"], "trained without the meter as a condition"),
         (["train", "tune", "--data", collection, "--out", str(t / "o5"), "--no-condition", "--condition-at",
           "state"], "drop it with --no-condition"),
     ]

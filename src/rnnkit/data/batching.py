@@ -49,7 +49,8 @@ class Batch:
     this batch continues the previous one row by row, so the trainer carries the state.
     ``references``: what each example should decode to, for metrics, when the targets alone do
     not say (an aligned recogniser's frame targets cannot tell "2 2" from one long "2").
-    ``conditions``: [B] one class per example that sets a generator going (a tune's kind), or None.
+    ``conditions``: [B] one class per example that sets a generator going (a tune's kind), [B, K]
+    K classes each (a tune's kind and meter), or None.
     """
 
     inputs: torch.Tensor
@@ -247,7 +248,7 @@ class SequenceBatches:
     Each example is ``(inputs [T, ...], targets)`` with targets a label (0-d tensor), a
     time-synchronous sequence [T] or a label sequence [U], or ``(inputs, targets, reference)``
     with a reference for metrics (:attr:`Batch.references`), or ``(inputs, targets, reference,
-    condition)`` with a class id (:attr:`Batch.conditions`); batches are padded (targets with
+    condition)`` with a class id or a tuple of K (:attr:`Batch.conditions`); batches are padded (targets with
     ``target_pad``), with lengths beside them, and always start from zero state. The order of
     each epoch is a seeded permutation, so ``position`` (epoch, index) is all a resume needs.
 
@@ -297,7 +298,7 @@ class SequenceBatches:
         inputs, lengths = pad_sequences([item[0] for item in items])
         targets = [item[1] for item in items]
         references = [item[2] for item in items] if len(items[0]) > 2 else None
-        conditions = torch.tensor([int(item[3]) for item in items]) if len(items[0]) > 3 else None
+        conditions = torch.tensor([item[3] for item in items]) if len(items[0]) > 3 else None
         if targets[0].dim() == 0:
             return Batch(inputs, torch.stack(targets), lengths, references=references, conditions=conditions)
         padded, target_lengths = pad_sequences(targets, self.target_pad)

@@ -11,6 +11,13 @@ case target_t = w_{t+1}: Xent = -sum_t log Y(t, w_{t+1}).
 >>> r = time_synchronous_xent(logits, torch.tensor([[0, 1, 2]]), lengths=torch.tensor([2]))
 >>> int(r.count)
 2
+
+Label smoothing ``eps`` scores each step against (1 - eps) on the target plus eps spread evenly
+over all C symbols: (1 - eps) * nll + eps * mean_c(-log p_c). Uniform outputs score log C either way:
+
+>>> r = time_synchronous_xent(logits, torch.tensor([[0, 1, 2]]), label_smoothing=0.1)
+>>> round(float(r.total), 4)
+4.1589
 """
 from __future__ import annotations
 
@@ -26,11 +33,13 @@ def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
 
 
 def time_synchronous_xent(logits: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor | None = None,
-                          weights: torch.Tensor | None = None, ignore_index: int = -100) -> LossResult:
+                          weights: torch.Tensor | None = None, ignore_index: int = -100,
+                          label_smoothing: float = 0.0) -> LossResult:
     """Sum over t of w_t * cross-entropy(targets[:, t], softmax(logits[:, t])).
 
     logits [B, T, C]; targets [B, T] ids (``ignore_index`` steps are skipped); lengths [B]
-    (steps past a length are padding); weights [B, T] or [T] (per-time w_t, default 1).
+    (steps past a length are padding); weights [B, T] or [T] (per-time w_t, default 1);
+    ``label_smoothing`` in [0, 1): the share of each step's target spread evenly over the C symbols.
     ``count`` is the number of scored steps (the weights' sum when weights are given).
     """
     B, T, C = logits.shape
@@ -38,7 +47,8 @@ def time_synchronous_xent(logits: torch.Tensor, targets: torch.Tensor, lengths: 
         raise ValueError(f"targets must be [B, T] = {(B, T)}, got {tuple(targets.shape)}")
     # Cross-entropy in fp32 even under autocast: bf16 log-softmax loses the small differences.
     nll = F.cross_entropy(logits.reshape(B * T, C).float(), targets.reshape(B * T),
-                          ignore_index=ignore_index, reduction="none").view(B, T)
+                          ignore_index=ignore_index, reduction="none",
+                          label_smoothing=label_smoothing).view(B, T)
     valid = targets != ignore_index
     if lengths is not None:
         if int(lengths.max()) > T:

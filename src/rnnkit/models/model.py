@@ -61,6 +61,7 @@ class ModelConfig:
     tar: float = 0.0  # temporal activation regularisation: tar * mean((h_t - h_{t-1}) ** 2)
     # Single-input generation (the lecture's captioning shape): one of this many classes (a tune's
     # kind) sets the recurrent net's initial state, see SequenceModel.initial_state. 0: none.
+    # Conditions [B, K] give each sequence K of the classes (a tune's kind and its meter), their vectors summed.
     num_conditions: int = 0
     # With num_conditions: the condition's learnt vector is also added to the input of every step
     # (not only the initial state), so the choice need not survive a long stretch of the sequence.
@@ -134,6 +135,17 @@ def build_encoder(cfg: ModelConfig, input_size: int) -> nn.Module:
     return MinRNNEncoder(input_size, cfg.hidden_size, cfg.num_layers, cfg.cell[3:], between)
 
 
+def class_vectors(table: nn.Embedding, conditions: torch.Tensor) -> torch.Tensor:
+    """The rows of ``table`` for ``conditions`` [B] -> [B, D], or their sums for [B, K] -> [B, D].
+
+    >>> table = nn.Embedding(3, 2); table.weight.data = torch.tensor([[1., 0.], [0., 1.], [2., 2.]])
+    >>> class_vectors(table, torch.tensor([2])).tolist(), class_vectors(table, torch.tensor([[0, 1]])).tolist()
+    ([[2.0, 2.0]], [[1.0, 1.0]])
+    """
+    rows = table(conditions)
+    return rows.sum(dim=-2) if conditions.dim() == 2 else rows
+
+
 class SequenceModel(nn.Module):
     """Input projection, encoder and a linear head; see the module docstring for shapes."""
 
@@ -176,12 +188,12 @@ class SequenceModel(nn.Module):
 
     def initial_state(self, conditions: torch.Tensor) -> State:
         """The state [num_layers, B, H] (each of h, and c for an LSTM) that the classes
-        ``conditions`` [B] start the net in (a model built with ``num_conditions``)."""
+        ``conditions`` [B] (or [B, K], K classes each) start the net in (a model built with ``num_conditions``)."""
         cfg = self.config
         if not cfg.num_conditions:
             raise RnnkitError("this model was trained without conditions")
         parts = 2 if cfg.cell == "lstm" else 1
-        rows = self.condition(conditions).view(-1, parts, cfg.num_layers, cfg.hidden_size).permute(1, 2, 0, 3)
+        rows = class_vectors(self.condition, conditions).view(-1, parts, cfg.num_layers, cfg.hidden_size).permute(1, 2, 0, 3)
         h = torch.tanh(rows[0]).contiguous()
         return (h, rows[1].contiguous()) if parts == 2 else (h,)
 
@@ -190,12 +202,12 @@ class SequenceModel(nn.Module):
         """inputs: ids [B, T] or features [B, T, F]; lengths [B] or None -> (logits [B, T, C], state).
 
         With ``lengths`` and gradients on (training on separate sequences), the state returned is
-        empty: the batch's sequences end at different steps and none goes on. ``conditions`` [B]:
-        the classes whose vectors join every step's input (a model built with ``condition_input``).
+        empty: the batch's sequences end at different steps and none goes on. ``conditions`` [B]
+        (or [B, K]): the classes whose vectors join every step's input (a model built with ``condition_input``).
         """
         x = self.input(inputs)
         if conditions is not None and self.config.condition_input:
-            x = x + self.condition_input(conditions)[:, None, :]
+            x = x + class_vectors(self.condition_input, conditions)[:, None, :]
         if self.config.vocab_size is not None:
             x = self.embedding_dropout(x, inputs)
         x = self.input_dropout(x)  # [B, T, D]

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .encoders import RecurrentEncoder, State
+from .model import class_vectors
 
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -134,12 +135,12 @@ class Stepper:
     def prime(self, ids: torch.Tensor, state: State | None = None, conditions: torch.Tensor | None = None) -> torch.Tensor:
         """Run ``ids`` [B, T] through the whole-sequence path from ``state`` (None: zeros; a
         conditioned model's :meth:`initial_state`); returns logits [B, C] of the last step.
-        ``conditions`` [B]: the classes added to every input (a model with ``condition_input``)."""
+        ``conditions`` [B] or [B, K]: the classes added to every input (a model with ``condition_input``)."""
         logits, self.state = self.model(ids, None, state, conditions)
         self.conditions, self.condition_rows = conditions, None
         if conditions is not None and self.fast and self.model.config.condition_input:
             # The first layer's input is embedding + condition: its pre-activation gains this per-stream row.
-            self.condition_rows = self.model.condition_input(conditions).float() @ self.w_ih0.t()  # [B, G]
+            self.condition_rows = class_vectors(self.model.condition_input, conditions).float() @ self.w_ih0.t()  # [B, G]
         return logits[:, -1].float()
 
     @torch.inference_mode()

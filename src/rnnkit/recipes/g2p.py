@@ -14,6 +14,7 @@ stripped); model: :mod:`rnnkit.models.seq2seq`; decoding: :mod:`rnnkit.decoding.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import logging
 import math
@@ -84,9 +85,10 @@ def examples(part: dict[str, tuple], letters: Vocabulary, phonemes: Vocabulary) 
 
 
 # -- the task -----------------------------------------------------------------------------------
-def divergence(logits: torch.Tensor, batch: Batch) -> LossResult:
-    """Cross-entropy of each reference phoneme and the end symbol, teacher-forced."""
-    return time_synchronous_xent(logits, batch.targets)
+def divergence(logits: torch.Tensor, batch: Batch, label_smoothing: float = 0.0) -> LossResult:
+    """Cross-entropy of each reference phoneme and the end symbol, teacher-forced (with label
+    smoothing, the training objective; dev is scored without)."""
+    return time_synchronous_xent(logits, batch.targets, label_smoothing=label_smoothing)
 
 
 def exact(logits: torch.Tensor, batch: Batch) -> tuple[float, float]:
@@ -101,10 +103,11 @@ def read_targets(model: EncoderDecoder, batch: Batch, state: Any) -> tuple[torch
     return model(batch.inputs, batch.lengths, batch.targets)
 
 
-def make_task(train: list, dev: list | None, cfg: TrainConfig) -> SequenceTask:
+def make_task(train: list, dev: list | None, cfg: TrainConfig, label_smoothing: float = 0.0) -> SequenceTask:
     valid = SequenceBatches(sorted(dev, key=lambda e: len(e[0])), 256, shuffle=False) if dev else None
-    return SequenceTask(SequenceBatches(train, cfg.batch_size, cfg.seed, bucket=50), valid, divergence,
-                        unit="phoneme", metrics={"valid_exact": exact}, forward=read_targets)
+    return SequenceTask(SequenceBatches(train, cfg.batch_size, cfg.seed, bucket=50), valid,
+                        functools.partial(divergence, label_smoothing=label_smoothing), unit="phoneme",
+                        metrics={"valid_exact": exact}, forward=read_targets, valid_divergence=divergence)
 
 
 def _prepare(data: DataConfig, vocab: dict[str, Vocabulary] | None) -> tuple[dict, dict, dict[str, Any]]:
@@ -147,7 +150,8 @@ def train_g2p(out: str, data: DataConfig, model_overrides: dict[str, Any] | None
         "runtime": {"device": str(runtime.device), "precision": runtime.precision}})
     log.info("g2p: %s encoder-decoder%s, %.2fM parameters, %s %s", "bidirectional" if cfg.bidirectional else "forward",
              " with attention" if cfg.attention else "", model.num_parameters() / 1e6, runtime.device, runtime.precision)
-    task = make_task(examples(parts["train"], **vocab), examples(parts["dev"], **vocab) or None, train)
+    task = make_task(examples(parts["train"], **vocab), examples(parts["dev"], **vocab) or None, train,
+                     cfg.label_smoothing)
     return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
 
 
@@ -163,10 +167,13 @@ def resume_g2p(out: str, model_overrides: dict[str, Any] | None = None,
                train_overrides: dict[str, Any] | None = None, stop_after: int | None = None) -> dict[str, float]:
     """Continue the G2P run in ``out`` exactly where its last checkpoint stopped."""
     config, cfg, train = opt.resume_settings(out, TASK, Seq2SeqConfig, model_overrides, train_overrides)
+    if "label_smoothing" not in config["model"]:  # a run from before label smoothing was trained without
+        cfg = replace(cfg, label_smoothing=0.0)
     data = from_dict(DataConfig, config["data"])
     vocab = read_vocab(out)
     _, parts, info = _prepare(data, vocab)
-    task = make_task(examples(parts["train"], **vocab), examples(parts["dev"], **vocab) or None, train)
+    task = make_task(examples(parts["train"], **vocab), examples(parts["dev"], **vocab) or None, train,
+                     cfg.label_smoothing)
     return resume_run(out, config, train, build_seq2seq(cfg), task,
                       changed_digest(info, config, data.dictionary or "the CMU Pronouncing Dictionary"), stop_after)
 

@@ -35,6 +35,8 @@ MODEL_OPTIONS: list[opt.Option] = [
     ("--decoder-layers", "decoder_layers", opt.positive_int, f"decoder layers (default {_default('decoder_layers')})"),
     ("--dropout", "dropout", opt.fraction,
      f"dropout on the embeddings, between layers and before the head (default {_default('dropout')})"),
+    ("--label-smoothing", "label_smoothing", opt.fraction,
+     f"share of each training target spread over all phonemes (default {_default('label_smoothing')})"),
 ]
 
 

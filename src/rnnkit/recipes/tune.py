@@ -2,6 +2,7 @@
 
     rnnkit train tune --data ../shared/data/nottingham_abc/ABC_cleaned --out runs/tunes
     rnnkit sample runs/tunes --condition jig --num-samples 20
+    rnnkit sample runs/tunes --condition ashover --meter 3/4
     rnnkit evaluate runs/tunes --samples 100 --json
 
 The lecture's captioning shape: one input sets the generator going and the sequence follows. The
@@ -9,7 +10,11 @@ kind (:mod:`rnnkit.data.tunes`: ``jigs``, ``reels``, ``waltzes``, ``hornpipe``, 
 recurrent net's initial state (``ModelConfig.num_conditions``, :meth:`SequenceModel.initial_state`)
 and, by default, joins every step's input (``--condition-at state``: the initial state alone);
 from there a character LSTM writes the tune, header included (``M:`` meter, ``K:`` key), one
-character fed back at a time, until it writes the end mark. ``--no-condition`` trains the same
+character fed back at a time, until it writes the end mark. By default the tune's meter is a
+second condition beside its kind (their vectors summed): a kind such as the Ashover tunes comes in
+several meters, and a bar must add up to the meter the tune wrote. Generation draws the meter from
+the kind's own (as often as its training tunes have each) unless one is asked for (``--meter
+3/4``); ``--no-meter`` conditions on the kind alone. ``--no-condition`` trains the same
 net from a zero state on the same tunes: the unconditioned model to compare with. ``--balance``
 reads the tunes of rare kinds more often in each pass (:func:`kind_repeats`).
 
@@ -23,7 +28,7 @@ import logging
 import math
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -31,7 +36,7 @@ import torch
 from ..configs import from_dict, to_dict
 from ..data.batching import Batch, SequenceBatches
 from ..data.documents import END
-from ..data.tunes import Tune, find_kind, kind_meters, read_tunes
+from ..data.tunes import COMMON_TIME, Tune, find_kind, kind_meters, meter_of, read_tunes
 from ..data.vocab import Vocabulary
 from ..decoding.sampling import sample as _sample, stream as _stream
 from ..errors import RnnkitError
@@ -49,6 +54,7 @@ from .tune_cli import resume_from_args, train_from_args  # noqa: F401
 
 log = logging.getLogger(__name__)
 TASK = "tune"
+OTHER_METER = "?"  # the meter class of a tune without M:, or with a meter no training tune had
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,14 @@ class DataConfig:
     split_seed: int = 0
     condition: bool = True  # False: the same net from a zero state (the unconditioned comparison)
     balance: bool = False  # True: read the tunes of rare kinds more often in each pass (kind_repeats)
+    # The tune's meter (its M: field) is a second condition beside its kind: generation draws it from
+    # the kind's own meters (or takes the one asked for). Runs from before this option had none.
+    meter: bool = True
+
+
+def data_config(config: dict[str, Any]) -> DataConfig:
+    """The DataConfig of a run's config.json (runs from before ``meter`` existed were trained without)."""
+    return from_dict(DataConfig, {"meter": False, **config["data"]})
 
 
 # The kind enters the initial state (the lecture's single input) and every step's input: with the
@@ -102,20 +116,41 @@ def kind_repeats(counts: dict[str, int]) -> dict[str, int]:
     return {k: max(1, round(math.sqrt(most / n))) if n else 1 for k, n in counts.items()}
 
 
-def examples(tunes: Sequence[Tune], vocab: Vocabulary, kinds: Sequence[str]) -> list[tuple]:
-    """(end mark + tune [T], tune + end mark [T], None, kind id) of each tune of a known kind."""
+def meter_classes(tunes: Sequence[Tune]) -> list[str]:
+    """The meters of ``tunes`` (``data.tunes.meter_of``), after :data:`OTHER_METER` (no ``M:``, or
+    one the training tunes never had).
+
+    >>> meter_classes([Tune("X:1\\nM:C|\\nK:G\\n", "reels", ""), Tune("X:2\\nM:3/4\\nK:G\\n", "waltzes", "")])
+    ['?', '3/4', '4/4']
+    """
+    return [OTHER_METER, *sorted({m for t in tunes if (m := meter_of(t.text)) is not None})]
+
+
+def condition_of(tune: Tune, kinds: Sequence[str], meters: Sequence[str] | None) -> int | tuple[int, int]:
+    """The tune's kind id, or with ``meters`` (:func:`meter_classes`) (kind id, its meter's class after the kinds)."""
+    kind = kinds.index(tune.kind)
+    if meters is None:
+        return kind
+    meter = meter_of(tune.text)
+    return kind, len(kinds) + (meters.index(meter) if meter in meters else 0)
+
+
+def examples(tunes: Sequence[Tune], vocab: Vocabulary, kinds: Sequence[str],
+             meters: Sequence[str] | None = None) -> list[tuple]:
+    """(end mark + tune [T], tune + end mark [T], None, condition) of each tune of a known kind
+    (:func:`condition_of`)."""
     out = []
     for tune in tunes:
         if tune.kind in kinds:
             ids = torch.from_numpy(vocab.encode(END + tune.text + END))
-            out.append((ids[:-1], ids[1:], None, kinds.index(tune.kind)))
+            out.append((ids[:-1], ids[1:], None, condition_of(tune, kinds, meters)))
     return out
 
 
 def training_examples(train: Sequence[Tune], vocab: Vocabulary, kinds: Sequence[str],
-                      repeats: dict[str, int]) -> list[tuple]:
+                      repeats: dict[str, int], meters: Sequence[str] | None = None) -> list[tuple]:
     """:func:`examples` of the training tunes, each kind's read ``repeats[kind]`` times (:func:`kind_repeats`)."""
-    return [e for e in examples(train, vocab, kinds) for _ in range(repeats.get(kinds[e[3]], 1))]
+    return [e for t in train for e in examples([t], vocab, kinds, meters) for _ in range(repeats.get(t.kind, 1))]
 
 
 # -- the task -----------------------------------------------------------------------------------
@@ -135,13 +170,14 @@ def make_task(train: list, valid: list | None, cfg: TrainConfig) -> SequenceTask
                         unit="char", forward=read_conditions)
 
 
-def _prepare(data: DataConfig, vocab: Vocabulary | None, kinds: list[str] | None):
+def _prepare(data: DataConfig, vocab: Vocabulary | None, kinds: list[str] | None, meters: list[str] | None = None):
     if not data.data:
         raise RnnkitError("give --data FOLDER (or FILE.abc) of ABC tunes")
     parts = split_tunes(read_tunes(data.data), data)
     train = parts["train"]
     vocab = vocab or Vocabulary.build_chars(END + "".join(t.text for t in train))
     kinds = kinds or sorted({t.kind for t in train})
+    meters = (meters or meter_classes(train)) if data.meter else None
     digest = hashlib.sha256("\0".join(f"{t.kind}\0{t.text}" for t in train).encode("utf-8")).hexdigest()[:16]
     counts = {k: sum(t.kind == k for t in train) for k in kinds}
     info = {"tunes": {p: len(v) for p, v in parts.items()}, "train_sha256": digest, "train_tunes_by_kind": counts,
@@ -151,30 +187,45 @@ def _prepare(data: DataConfig, vocab: Vocabulary | None, kinds: list[str] | None
              ", ".join(f"{k} {n}" + (f" read x{r}" if r > 1 else "") for (k, n), r in
                        zip(counts.items(), info["repeats_by_kind"].values())),
              len(parts["valid"]), len(parts["test"]), len(vocab))
-    return vocab, kinds, parts, info
+    return vocab, kinds, meters, parts, info
+
+
+def meter_counts(tunes: Sequence[Tune]) -> dict[str, dict[str, int]]:
+    """Each kind's training tunes by meter (what generation draws a kind's meter from)."""
+    out: dict[str, dict[str, int]] = {}
+    for t in tunes:
+        m = meter_of(t.text)
+        if m is not None:
+            counts = out.setdefault(t.kind, {})
+            counts[m] = counts.get(m, 0) + 1
+    return out
 
 
 def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | None = None,
                train: TrainConfig = DEFAULT_TRAIN, stop_after: int | None = None) -> dict[str, float]:
     """Train a new tune generator into the run folder ``out``; returns the final valid metrics."""
     runtime = new_run(out, train)
-    vocab, kinds, parts, info = _prepare(data, None, None)
+    if not data.condition:
+        data = replace(data, meter=False)  # the meter is a condition beside the kind
+    vocab, kinds, meters, parts, info = _prepare(data, None, None)
     settings = {**DEFAULT_MODEL, **(model_overrides or {})}
     if not data.condition:
         settings["condition_input"] = False
-    model_cfg = ModelConfig(vocab_size=len(vocab), num_outputs=len(vocab), num_conditions=len(kinds) if data.condition else 0,
-                            **settings).validate()
+    classes = len(kinds) + len(meters or []) if data.condition else 0
+    model_cfg = ModelConfig(vocab_size=len(vocab), num_outputs=len(vocab), num_conditions=classes, **settings).validate()
     model = build_model(model_cfg)
     os.makedirs(out, exist_ok=True)
-    atomic_write_json(os.path.join(out, "vocab.json"), {"chars": vocab.to_json(), "kinds": kinds,
-                                                        "meters": kind_meters(parts["train"])})
+    atomic_write_json(os.path.join(out, "vocab.json"), {
+        "chars": vocab.to_json(), "kinds": kinds, "meters": kind_meters(parts["train"]),
+        **({"meter_classes": meters, "meter_counts": meter_counts(parts["train"])} if meters else {})})
     atomic_write_json(os.path.join(out, "config.json"), {
         "task": TASK, "model": to_dict(model_cfg), "train": to_dict(train), "data": to_dict(data), "corpus": info,
         "runtime": {"device": str(runtime.device), "precision": runtime.precision}})
-    log.info("tune: %s, %.2fM parameters, %s %s", f"conditioned on {len(kinds)} kinds" if data.condition else
-             "unconditioned", model.num_parameters() / 1e6, runtime.device, runtime.precision)
-    task = make_task(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"]),
-                     examples(parts["valid"], vocab, kinds), train)
+    log.info("tune: %s, %.2fM parameters, %s %s", (f"conditioned on {len(kinds)} kinds" + (
+        f" and {len(meters) - 1} meters" if meters else "")) if data.condition else "unconditioned",
+        model.num_parameters() / 1e6, runtime.device, runtime.precision)
+    task = make_task(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"], meters),
+                     examples(parts["valid"], vocab, kinds, meters), train)
     return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
 
 
@@ -186,15 +237,27 @@ def read_tune_vocab(run_dir: str) -> tuple[Vocabulary, list[str], dict[str, list
         raise RnnkitError(f"{run_dir}/vocab.json is not a tune vocabulary") from None
 
 
+def read_meter_classes(run_dir: str) -> tuple[list[str] | None, dict[str, dict[str, int]]]:
+    """The run's meter classes (None: trained without the meter) and its kinds' meter counts."""
+    data = read_json(os.path.join(run_dir, "vocab.json"), "vocabulary")
+    if "meter_classes" not in data:
+        return None, {}
+    try:
+        return list(data["meter_classes"]), {k: dict(v) for k, v in data["meter_counts"].items()}
+    except (KeyError, TypeError, AttributeError):
+        raise RnnkitError(f"{run_dir}/vocab.json is not a tune vocabulary") from None
+
+
 def resume_tune(out: str, model_overrides: dict[str, Any] | None = None,
                 train_overrides: dict[str, Any] | None = None, stop_after: int | None = None) -> dict[str, float]:
     """Continue the tune run in ``out`` exactly where its last checkpoint stopped."""
     config, model_cfg, train = opt.resume_settings(out, TASK, ModelConfig, model_overrides, train_overrides)
-    data = from_dict(DataConfig, config["data"])
+    data = data_config(config)
     vocab, kinds, _ = read_tune_vocab(out)
-    _, _, parts, info = _prepare(data, vocab, kinds)
-    task = make_task(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"]),
-                     examples(parts["valid"], vocab, kinds), train)
+    meters, _ = read_meter_classes(out)
+    _, _, _, parts, info = _prepare(data, vocab, kinds, meters)
+    task = make_task(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"], meters),
+                     examples(parts["valid"], vocab, kinds, meters), train)
     return resume_run(out, config, train, build_model(model_cfg), task, changed_digest(info, config, data.data), stop_after)
 
 
@@ -209,6 +272,8 @@ class TuneGenerator:
     meters: dict[str, list[str]]  # each kind's meters in its training tunes (data.tunes.kind_meters)
     config: dict[str, Any]
     step: int
+    meter_classes: list[str] | None = None  # the meters it is conditioned on (None: the kind alone)
+    meter_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # each kind's training tunes by meter
     documents = True  # each sample is one whole tune, ended where the model ends it
     default_length = 3000  # characters at most (the longest Nottingham tune has 1,352)
 
@@ -228,20 +293,23 @@ class TuneGenerator:
         return self.sample_many(1, condition=condition, **kwargs)[0]
 
     def sample_many(self, num_samples: int, prime: str = "", length: int | None = None, condition: str | None = None,
-                    end_of_document: bool = True, **kwargs: Any) -> list[str]:
+                    end_of_document: bool = True, meter: str | None = None, **kwargs: Any) -> list[str]:
         """``num_samples`` tunes, each started from the kind ``condition`` (required for a
         conditioned model, refused by an unconditioned one) and ``prime``, ended where the model
         writes the end mark (or after ``length`` characters); sampling options as
-        :func:`rnnkit.decoding.sampling.sample`."""
+        :func:`rnnkit.decoding.sampling.sample`. A model conditioned on the meter too writes in
+        ``meter`` (one it was trained on), or by default in one of the kind's meters
+        (:attr:`meters`), drawn for each tune as often as the kind's training tunes have it."""
         kwargs["stop"] = kwargs.get("stop") or END
+        start = self._start(condition, num_samples, meter, kwargs.get("seed"))
         texts = _sample(self.model, self.vocab, END + prime, self.default_length if length is None else length,
-                        num_samples=num_samples, **self._start(condition, num_samples), **kwargs)
+                        num_samples=num_samples, **start, **kwargs)
         return [prime + (t[:-1] if t.endswith(END) else t) for t in texts]
 
     def stream(self, prime: str = "", length: int | None = None, condition: str | None = None,
-               end_of_document: bool = True, **kwargs: Any) -> Iterator[str]:
+               end_of_document: bool = True, meter: str | None = None, **kwargs: Any) -> Iterator[str]:
         """One tune as it is drawn: ``prime``, then character by character (see :meth:`sample_many`)."""
-        start = self._start(condition, 1)
+        start = self._start(condition, 1, meter, kwargs.get("seed"))
         kwargs["stop"] = kwargs.get("stop") or END
         yield prime
         for symbol in _stream(self.model, self.vocab, END + prime, self.default_length if length is None else length,
@@ -250,29 +318,56 @@ class TuneGenerator:
                 return
             yield symbol
 
-    def _start(self, condition: str | None, num_samples: int) -> dict[str, Any]:
+    def _start(self, condition: str | None, num_samples: int, meter: str | None = None,
+               seed: int | None = None) -> dict[str, Any]:
         """How ``num_samples`` streams of the kind ``condition`` start: the sampler's ``state`` (None:
         zeros) and, for a model that reads its condition at every step, its ``conditions``."""
         if self.conditioned and condition is None:
             raise RnnkitError(f"give the kind of tune to generate (--condition): one of {', '.join(self.kinds)}")
         if not self.conditioned and condition is not None:
             raise RnnkitError("this run was trained with --no-condition: it takes no --condition")
+        if meter is not None and self.meter_classes is None:
+            raise RnnkitError("this run was trained without the meter as a condition: it takes no --meter")
         if condition is None:
             return {"state": None}
-        ids = torch.full((num_samples,), self.kinds.index(self.kind(condition)), dtype=torch.long)
+        kind = self.kinds.index(self.kind(condition))
+        ids = torch.full((num_samples,), kind, dtype=torch.long)
+        if self.meter_classes is not None:
+            meters = [self._meter(meter)] * num_samples if meter is not None else self.draw_meters(
+                self.kinds[kind], num_samples, seed)
+            ids = torch.stack([ids, torch.tensor([len(self.kinds) + self.meter_classes.index(m) for m in meters])], 1)
         ids = ids.to(next(self.model.parameters()).device)
         return {"state": self.model.initial_state(ids), "conditions": ids if self.model.config.condition_input else None}
+
+    def _meter(self, meter: str) -> str:
+        """``meter`` as the model knows it (``C`` and ``2/2`` are ``4/4``); another is an error listing them."""
+        name = COMMON_TIME.get(meter.strip(), meter.strip()) if isinstance(meter, str) else meter
+        known = [m for m in self.meter_classes or [] if m != OTHER_METER]
+        if name not in known:
+            raise RnnkitError(f"this model was not trained on tunes in {meter!r}; its meters: {', '.join(known)}")
+        return name
+
+    def draw_meters(self, kind: str, num_samples: int, seed: int | None = None) -> list[str]:
+        """A meter for each of ``num_samples`` tunes of ``kind``: one of the kind's :attr:`meters`,
+        as often as its training tunes have it; tune i's from ``seed + i``, as the sampler seeds its streams."""
+        meters = self.meters.get(kind) or [m for m in self.meter_classes or [] if m != OTHER_METER]
+        weights = [self.meter_counts.get(kind, {}).get(m, 0) for m in meters]
+        weights = weights if sum(weights) else [1] * len(meters)
+        rngs = [random.Random(seed + i) for i in range(num_samples)] if seed is not None else [random.Random()] * num_samples
+        return [rng.choices(meters, weights)[0] for rng in rngs]
 
 
 def load(run_dir: str, device: str = "cpu") -> TuneGenerator:
     """The kept (lowest valid nats/char) weights of a tune run folder, for generation."""
     model, config, step = load_run_model(run_dir, ModelConfig, build_model, device)
     vocab, kinds, meters = read_tune_vocab(run_dir)
-    return TuneGenerator(model=model, vocab=vocab, kinds=kinds, meters=meters, config=config, step=step)
+    classes, counts = read_meter_classes(run_dir)
+    return TuneGenerator(model=model, vocab=vocab, kinds=kinds, meters=meters, config=config, step=step,
+                         meter_classes=classes, meter_counts=counts)
 
 
 def held_out(run_dir: str, split: str) -> list[Tune]:
     """The run's own train, valid or test tunes."""
     config = read_json(os.path.join(run_dir, "config.json"), "run configuration")
-    data = from_dict(DataConfig, config["data"])
+    data = data_config(config)
     return split_tunes(read_tunes(data.data), data)[split]

@@ -53,9 +53,13 @@ class SequenceTask:
     """Train on shuffled padded batches; evaluate mean divergence and metrics on held-out batches."""
 
     def __init__(self, train: SequenceBatches, valid: SequenceBatches | None, divergence: Divergence,
-                 unit: str = "token", metrics: dict[str, Metric] | None = None, forward: Forward = read_inputs):
-        """``forward``: how the model reads a batch (an encoder-decoder reads the targets too)."""
+                 unit: str = "token", metrics: dict[str, Metric] | None = None, forward: Forward = read_inputs,
+                 valid_divergence: Divergence | None = None):
+        """``forward``: how the model reads a batch (an encoder-decoder reads the targets too);
+        ``valid_divergence``: what held-out batches are scored by, when not the training divergence
+        (which may carry a regulariser, such as label smoothing)."""
         self.train, self.valid, self.divergence_fn, self.unit = train, valid, divergence, unit
+        self.valid_divergence_fn = valid_divergence or divergence
         self.metrics, self.forward = metrics or {}, forward
 
     def next_batch(self) -> Batch:
@@ -82,7 +86,7 @@ class SequenceTask:
             batch = batch.to(runtime.device)
             with runtime.autocast():
                 logits, _ = self.forward(model, batch, None)
-            r = self.divergence_fn(logits.float(), batch)
+            r = self.valid_divergence_fn(logits.float(), batch)
             total, count = total + float(r.total), count + float(r.count)
             for name, metric in self.metrics.items():
                 s, c = metric(logits.float(), batch)
