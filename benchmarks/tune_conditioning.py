@@ -6,11 +6,11 @@ writes, and do its bars add up? Against the same net trained without the conditi
 
 Five systems, each ``rnnkit train tune`` for the same budget, on the same split (seeded, by
 tune: 80% train, 10% valid choosing the kept weights, 10% test): ``defaults`` (what a user gets:
-the kind and the tune's meter set the initial state and join every step's input; generation draws
-the meter from the kind's own), ``kind-only`` (``--no-meter``: the kind alone, the choice of one
-input), ``state-only`` (the kind in the initial state alone: the lecture's single input, nothing
-more), ``balanced`` (the kind alone, the tunes of rare kinds read more often) and
-``unconditioned`` (``--no-condition``: the same net from a zero state). For every kind
+the kind sets the initial state and joins every step's input), ``meter`` (``--condition-meter``:
+the tune's meter too, beside the kind; generation draws it from the kind's own meters),
+``state-only`` (``--condition-at state``: the kind in the initial state alone, the lecture's
+single input, nothing more), ``balanced`` (``--balance``: the tunes of rare kinds read more
+often) and ``unconditioned`` (``--no-condition``: the same net from a zero state). For every kind
 with at least 30 training tunes, a conditioned model writes ``--samples`` tunes of that kind; the
 unconditioned one writes ``--samples`` tunes in all, and its share for a kind counts those that
 would pass for it. A tune passes when its meter is one of the kind's (those of at least 10% of the
@@ -39,9 +39,9 @@ from rnnkit.recipes.tune_cli import check_generated, generation_report, score_he
 
 # name: (run folder, options of `rnnkit train tune` besides the defaults)
 SYSTEMS = {"defaults": ("defaults", []),
-           "kind-only": ("kind", ["--no-meter"]),
-           "state-only": ("state", ["--condition-at", "state", "--no-meter"]),
-           "balanced": ("balanced", ["--balance", "--no-meter"]),
+           "meter": ("meter", ["--condition-meter"]),
+           "state-only": ("state", ["--condition-at", "state"]),
+           "balanced": ("balanced", ["--balance"]),
            "unconditioned": ("plain", ["--no-condition"])}
 
 

@@ -96,16 +96,16 @@ def test_resume_continues_exactly(tmp_path, collection):
         assert torch.equal(p, q)
 
 
-@pytest.mark.parametrize("flags", [[], ["--condition-at", "state", "--balance", "--no-meter"]])
+@pytest.mark.parametrize("flags", [[], ["--condition-at", "state", "--balance", "--condition-meter"]])
 def test_cli_train_records_where_the_kind_enters(tmp_path, collection, flags):
-    """By default the kind and the meter enter every step and every tune is read once a pass; the
-    flags change all three (2 kinds, and 3 meter classes: 3/4, 6/8 and the one for any other)."""
+    """By default the kind alone enters every step and every tune is read once a pass; the flags
+    change all three (2 kinds, and with the meter 3 more classes: 3/4, 6/8 and the one for any other)."""
     run = tmp_path / "run"
     assert main(["train", "tune", "--data", collection, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS, *flags]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["condition_input"] == (not flags) and config["data"]["balance"] == bool(flags)
-    assert config["data"]["meter"] == (not flags)
-    assert config["model"]["hidden_size"] == 64 and config["model"]["num_conditions"] == (2 if flags else 5)
+    assert config["data"]["meter"] == bool(flags)
+    assert config["model"]["hidden_size"] == 64 and config["model"]["num_conditions"] == (5 if flags else 2)
 
 
 def test_cli_sample_and_evaluate(trained, collection, capsys):
@@ -214,9 +214,11 @@ def _bad_inputs(t, run, collection):
         (["train", "tune", "--data", collection, "--out", str(run)], "already holds a run"),
         (["train", "tune", "--resume", str(run), "--hidden-size", "32"], "cannot change the model shape"),
         (["train", "tune", "--resume", str(run), "--no-condition"], "drop --no-condition"),
-        (["train", "tune", "--resume", str(run), "--condition-at", "state"], "--no-meter, --condition-at"),
+        (["train", "tune", "--resume", str(run), "--condition-at", "state"], "--condition-meter, --condition-at"),
         (["train", "tune", "--resume", str(run), "--balance"], "and --balance"),
-        (["train", "tune", "--resume", str(run), "--no-meter"], "drop --no-condition, --no-meter"),
+        (["train", "tune", "--resume", str(run), "--condition-meter"], "drop --no-condition, --condition-meter"),
+        (["train", "tune", "--data", collection, "--out", str(t / "o6"), "--no-condition", "--condition-meter"],
+         "drop it with --no-condition"),
         (["sample", str(run), "--condition", "jig", "--meter", "6/8"], "trained without the meter as a condition"),
         (["train", "tune", "--data", collection, "--out", str(t / "o5"), "--no-condition", "--condition-at",
           "state"], "drop it with --no-condition"),
@@ -231,7 +233,7 @@ def test_bad_inputs_give_one_line_errors_and_touch_nothing(trained, collection, 
         err = capsys.readouterr().err
         lines = [line for line in err.splitlines() if line.startswith("rnnkit: error")]
         assert len(lines) == 1 and pattern in lines[0], (args, err)
-    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 5))
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 7))
     assert {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()} == before
 
 

@@ -36,7 +36,7 @@ def mixed(tmp_path_factory):
 @pytest.fixture(scope="module")
 def with_meter(tmp_path_factory, mixed):
     out = tmp_path_factory.mktemp("tune") / "meter"
-    train_tune(str(out), DataConfig(data=mixed, valid_fraction=0.1, test_fraction=0.1), SMALL, _cfg())
+    train_tune(str(out), DataConfig(data=mixed, valid_fraction=0.1, test_fraction=0.1, meter=True), SMALL, _cfg())
     return out
 
 

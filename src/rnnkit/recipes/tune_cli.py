@@ -1,7 +1,7 @@
 """The tune recipe's command line: ``train tune`` options and ``evaluate``; ``sample`` is the
 language models' shared command with ``--condition KIND``.
 
-    rnnkit train tune --data ABC_FOLDER --out runs/tunes [--no-condition | --no-meter]
+    rnnkit train tune --data ABC_FOLDER --out runs/tunes [--no-condition | --condition-meter]
     rnnkit evaluate runs/tunes [--split valid|test] [--samples 100] [--temperature 1.0] [--json]
 
 ``evaluate`` scores the run's held-out tunes (nats/char, each read from its own kind) and draws
@@ -49,9 +49,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--balance", action="store_true",
                    help="read the tunes of rare kinds more often in each pass: the square root of how much rarer "
                         "than the commonest kind (default: every tune once)")
-    p.add_argument("--no-meter", action="store_true",
-                   help="condition on the kind alone (default: the tune's meter too, drawn from the kind's own "
-                        "meters when generating)")
+    p.add_argument("--condition-meter", action="store_true",
+                   help="the tune's meter (M:) is a condition too, beside the kind; generation draws it from the "
+                        "kind's own meters, or takes sample --meter (default: the kind alone)")
     p.add_argument("--condition-at", choices=("state", "every-step"), default=None,
                    help="where the kind enters: the initial state only (the lecture's single input), "
                         "or that and every step's input (the default)")
@@ -72,9 +72,11 @@ def train_from_args(args: argparse.Namespace) -> None:
     if "data" in given:
         given["data"] = os.path.abspath(given["data"])  # --resume and evaluate find it from any folder
     data = DataConfig(**given, condition=not args.no_condition, balance=args.balance,
-                      meter=not (args.no_condition or args.no_meter))
+                      meter=args.condition_meter)
     if args.no_condition and args.condition_at:
         raise RnnkitError("--condition-at says where the kind enters: drop it with --no-condition")
+    if args.no_condition and args.condition_meter:
+        raise RnnkitError("--condition-meter adds the meter to the kind: drop it with --no-condition")
     model = {**opt.given(args, MODEL_OPTIONS), **({"condition_input": args.condition_at == "every-step"}
                                                   if args.condition_at else {})}
     train = opt.train_settings(args, train_options(), new_run=True)
@@ -87,9 +89,9 @@ def resume_from_args(args: argparse.Namespace) -> None:
     from .tune import resume_tune
 
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
-    if args.no_condition or args.condition_at or args.balance or args.no_meter:
-        raise RnnkitError("--resume reads the run's own settings; drop --no-condition, --no-meter, --condition-at "
-                          "and --balance")
+    if args.no_condition or args.condition_at or args.balance or args.condition_meter:
+        raise RnnkitError("--resume reads the run's own settings; drop --no-condition, --condition-meter, "
+                          "--condition-at and --balance")
     resume_tune(args.resume, opt.given(args, MODEL_OPTIONS),
                 opt.patience(opt.train_settings(args, train_options(), new_run=False)))
 
