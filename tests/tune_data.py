@@ -3,6 +3,8 @@ in 6/8 with eighth-note bars of 6, waltzes in 3/4 with quarter-note bars of 3, a
 and a kind whose tunes come in two of those meters (as the Nottingham Ashover tunes come in four)."""
 import random
 
+from rnnkit.training.trainer import TrainConfig
+
 NOTES = "DEFGABcdef"
 KINDS = {"jigs": ("6/8", "1/8", 6), "waltzes": ("3/4", "1/4", 3), "reels": ("4/4", "1/8", 8)}
 
@@ -35,3 +37,11 @@ def write_collection(folder, per_kind=12, seed=0, kinds=("jigs", "waltzes")):
             tunes.append(tune(n, kind, rng))
         (folder / f"{kind}.abc").write_text("\n\n".join(tunes), encoding="utf-8")
     return folder
+
+
+def train_config(**kw):
+    """The tune tests' training settings: small batches, fp32 on the CPU, quiet, the lowest valid loss kept."""
+    base = dict(batch_size=8, lr=1e-2, warmup_steps=10, weight_decay=0.0, clip_norm=1.0, dropout_from=0.0,
+                dropout_ramp=0.0, max_steps=500, eval_interval=0, checkpoint_interval=1e9, log_interval=1,
+                precision="fp32", device="cpu", progress=False, select="valid_loss", select_mode="min")
+    return TrainConfig(**{**base, **kw})

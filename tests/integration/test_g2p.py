@@ -15,6 +15,7 @@ from rnnkit.recipes.g2p import G2P, DataConfig, reference_part, resume_g2p, trai
 from rnnkit.training.metrics import read_metrics
 from rnnkit.training.trainer import TrainConfig, TrainingInterrupted
 from g2p_data import pronounce, write_dictionary
+from old_runs import assert_resumes_as_before
 
 SMALL = dict(embedding_dim=16, hidden_size=32, num_layers=1, decoder_hidden_size=48, dropout=0.0)
 SMALL_FLAGS = ["--embedding-dim", "16", "--hidden-size", "32", "--num-layers", "1", "--decoder-hidden-size", "48",
@@ -108,19 +109,9 @@ def test_resume_continues_exactly(tmp_path, dictionary):
 def test_a_run_from_before_label_smoothing_resumes_without_it(tmp_path, dictionary):
     """A run whose config.json has no ``label_smoothing`` (written before it existed, when none was
     used) resumes as an unbroken run without smoothing goes on, not with today's default."""
-    d = DataConfig(dictionary=dictionary, **DATA)
-    cfg = _cfg(max_steps=10, eval_interval=1e-9, patience=100)
-    model = {**SMALL, "label_smoothing": 0.0}
-    train_g2p(str(tmp_path / "a"), d, model, cfg)
-    with pytest.raises(TrainingInterrupted):
-        train_g2p(str(tmp_path / "b"), d, model, cfg, stop_after=4)
-    config_path = tmp_path / "b" / "config.json"
-    config = json.loads(config_path.read_text())
-    del config["model"]["label_smoothing"]
-    config_path.write_text(json.dumps(config))
-    resume_g2p(str(tmp_path / "b"))
-    a, b = (read_metrics(str(tmp_path / r / "metrics.jsonl")) for r in "ab")
-    assert [r.get("train_loss") for r in a] == [r.get("train_loss") for r in b]
+    d, cfg = DataConfig(dictionary=dictionary, **DATA), _cfg(max_steps=10, eval_interval=1e-9, patience=100)
+    assert_resumes_as_before(tmp_path, lambda out, stop_after=None: train_g2p(
+        out, d, {**SMALL, "label_smoothing": 0.0}, cfg, stop_after=stop_after), resume_g2p, [("model", "label_smoothing")])
 
 
 def test_cli_evaluate_and_pronounce(trained, capsys):

@@ -16,18 +16,12 @@ from rnnkit.errors import RnnkitError
 from rnnkit.recipes.tune import DataConfig, TuneGenerator, resume_tune, train_tune
 from rnnkit.training.metrics import read_metrics
 from rnnkit.training.trainer import TrainConfig, TrainingInterrupted
-from tune_data import write_collection
+from old_runs import assert_resumes_as_before
+from tune_data import train_config, write_collection
 
 SMALL = dict(embedding_dim=16, hidden_size=64, num_layers=1, dropout=0.0)
 SMALL_FLAGS = ["--embedding-dim", "16", "--hidden-size", "64", "--num-layers", "1", "--dropout", "0",
                "--batch-size", "8", "--lr", "0.01", "--precision", "fp32", "--no-progress"]
-
-
-def _cfg(**kw):
-    base = dict(batch_size=8, lr=1e-2, warmup_steps=10, weight_decay=0.0, clip_norm=1.0, dropout_from=0.0,
-                dropout_ramp=0.0, max_steps=500, eval_interval=0, checkpoint_interval=1e9, log_interval=1,
-                precision="fp32", device="cpu", progress=False, select="valid_loss", select_mode="min")
-    return TrainConfig(**{**base, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def collection(tmp_path_factory):
 def trained(tmp_path_factory, collection):
     out = tmp_path_factory.mktemp("tune") / "run"
     train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1, meter=False),
-               {**SMALL, "condition_input": False}, _cfg())
+               {**SMALL, "condition_input": False}, train_config())
     return out
 
 
@@ -48,7 +42,7 @@ def trained_every_step(tmp_path_factory, collection):
     """The kind in the initial state and at every step's input (``--condition-at every-step``, the default)."""
     out = tmp_path_factory.mktemp("tune") / "every"
     train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1, meter=False),
-               {**SMALL, "condition_input": True}, _cfg())
+               {**SMALL, "condition_input": True}, train_config())
     return out
 
 
@@ -73,7 +67,7 @@ def test_the_kind_alone_decides_the_meter(trained, trained_every_step, where):
 def test_the_unconditioned_model_has_one_start(tmp_path, collection):
     out = tmp_path / "plain"
     train_tune(str(out), DataConfig(data=collection, condition=False, valid_fraction=0.1, test_fraction=0.1), SMALL,
-               _cfg(max_steps=30))
+               train_config(max_steps=30))
     gen = rnnkit.load(str(out))
     assert not gen.conditioned and not hasattr(gen.model, "condition")
     with pytest.raises(RnnkitError, match="trained with --no-condition"):
@@ -83,7 +77,7 @@ def test_the_unconditioned_model_has_one_start(tmp_path, collection):
 
 def test_resume_continues_exactly(tmp_path, collection):
     d = DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1)
-    cfg = _cfg(max_steps=12, eval_interval=1e-9)
+    cfg = train_config(max_steps=12, eval_interval=1e-9)
     model = {**SMALL, "dropout": 0.3}
     train_tune(str(tmp_path / "a"), d, model, cfg)
     with pytest.raises(TrainingInterrupted):
@@ -146,7 +140,7 @@ def test_evaluate_counts_copies_of_training_tunes(tmp_path, capsys):
     folder.mkdir()
     (folder / "jigs.abc").write_text("\n\n".join(f"X:{n}\nT:Copy {n}\nM:6/8\nL:1/8\nK:G\n{body}\n" for n in range(1, 21)))
     run = tmp_path / "run"
-    train_tune(str(run), DataConfig(data=str(folder), valid_fraction=0.1, test_fraction=0.1), SMALL, _cfg(max_steps=150))
+    train_tune(str(run), DataConfig(data=str(folder), valid_fraction=0.1, test_fraction=0.1), SMALL, train_config(max_steps=150))
     capsys.readouterr()
     assert main(["evaluate", str(run), "--samples", "4", "--min-tunes", "1", "--temperature", "0", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)["generated"]["jigs"]
@@ -169,7 +163,7 @@ def test_rare_kinds_are_read_more_often(tmp_path, lopsided, balance):
     from rnnkit.recipes.tune import split_tunes
 
     d = DataConfig(data=lopsided, valid_fraction=0.1, test_fraction=0.1, balance=balance)
-    train_tune(str(tmp_path / "run"), d, SMALL, _cfg(max_steps=1, select=None))
+    train_tune(str(tmp_path / "run"), d, SMALL, train_config(max_steps=1, select=None))
     train = split_tunes(read_tunes(lopsided), d)["train"]
     jigs, waltzes = sum(t.kind == "jigs" for t in train), sum(t.kind == "waltzes" for t in train)
     times = round(math.sqrt(jigs / waltzes)) if balance else 1
@@ -184,17 +178,9 @@ def test_a_run_from_before_balancing_resumes_unbalanced(tmp_path, lopsided):
     """A run whose config.json has no ``balance`` (written before it existed) resumes on the
     collection as it is, exactly as an unbroken unbalanced run goes on."""
     d = DataConfig(data=lopsided, valid_fraction=0.1, test_fraction=0.1, balance=False)
-    cfg = _cfg(max_steps=10, eval_interval=1e-9)
-    train_tune(str(tmp_path / "a"), d, SMALL, cfg)
-    with pytest.raises(TrainingInterrupted):
-        train_tune(str(tmp_path / "b"), d, SMALL, cfg, stop_after=4)
-    config_path = tmp_path / "b" / "config.json"
-    config = json.loads(config_path.read_text())
-    del config["data"]["balance"], config["corpus"]["repeats_by_kind"]
-    config_path.write_text(json.dumps(config))
-    resume_tune(str(tmp_path / "b"))
-    a, b = (read_metrics(str(tmp_path / r / "metrics.jsonl")) for r in "ab")
-    assert [r.get("train_loss") for r in a] == [r.get("train_loss") for r in b]
+    assert_resumes_as_before(tmp_path, lambda out, stop_after=None: train_tune(
+        out, d, SMALL, train_config(max_steps=10, eval_interval=1e-9), stop_after=stop_after), resume_tune,
+        [("data", "balance"), ("corpus", "repeats_by_kind")])
 
 
 def _bad_inputs(t, run, collection):

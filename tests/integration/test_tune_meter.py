@@ -11,18 +11,11 @@ from rnnkit.cli import main
 from rnnkit.data.tunes import meter_of
 from rnnkit.errors import RnnkitError
 from rnnkit.recipes.tune import DataConfig, resume_tune, train_tune
-from rnnkit.training.metrics import read_metrics
-from rnnkit.training.trainer import TrainConfig, TrainingInterrupted
-from tune_data import write_collection, write_mixed
+from rnnkit.training.trainer import TrainConfig
+from old_runs import assert_resumes_as_before
+from tune_data import train_config, write_collection, write_mixed
 
 SMALL = dict(embedding_dim=16, hidden_size=64, num_layers=1, dropout=0.0)
-
-
-def _cfg(**kw):
-    base = dict(batch_size=8, lr=1e-2, warmup_steps=10, weight_decay=0.0, clip_norm=1.0, dropout_from=0.0,
-                dropout_ramp=0.0, max_steps=400, eval_interval=0, checkpoint_interval=1e9, log_interval=1,
-                precision="fp32", device="cpu", progress=False, select="valid_loss", select_mode="min")
-    return TrainConfig(**{**base, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +29,7 @@ def mixed(tmp_path_factory):
 @pytest.fixture(scope="module")
 def with_meter(tmp_path_factory, mixed):
     out = tmp_path_factory.mktemp("tune") / "meter"
-    train_tune(str(out), DataConfig(data=mixed, valid_fraction=0.1, test_fraction=0.1, meter=True), SMALL, _cfg())
+    train_tune(str(out), DataConfig(data=mixed, valid_fraction=0.1, test_fraction=0.1, meter=True), SMALL, train_config(max_steps=400))
     return out
 
 
@@ -105,18 +98,10 @@ def test_a_run_from_before_the_meter_loads_and_resumes_without_it(tmp_path, mixe
     """A run whose config.json has no ``meter`` (written before it existed) is a kind-only run: it
     resumes exactly as an unbroken kind-only run goes on, and takes no meter."""
     d = DataConfig(data=mixed, valid_fraction=0.1, test_fraction=0.1, meter=False)
-    cfg = _cfg(max_steps=10, eval_interval=1e-9)
-    train_tune(str(tmp_path / "a"), d, SMALL, cfg)
-    with pytest.raises(TrainingInterrupted):
-        train_tune(str(tmp_path / "b"), d, SMALL, cfg, stop_after=4)
-    config_path = tmp_path / "b" / "config.json"
-    config = json.loads(config_path.read_text())
-    del config["data"]["meter"]
-    config_path.write_text(json.dumps(config))
+    assert_resumes_as_before(tmp_path, lambda out, stop_after=None: train_tune(
+        out, d, SMALL, train_config(max_steps=10, eval_interval=1e-9), stop_after=stop_after), resume_tune,
+        [("data", "meter")])
     assert "meter_classes" not in json.loads((tmp_path / "b" / "vocab.json").read_text())
-    resume_tune(str(tmp_path / "b"))
-    a, b = (read_metrics(str(tmp_path / r / "metrics.jsonl")) for r in "ab")
-    assert [r.get("train_loss") for r in a] == [r.get("train_loss") for r in b]
     gen = rnnkit.load(str(tmp_path / "b"))
     assert gen.meter_classes is None and gen.model.config.num_conditions == 2
     with pytest.raises(RnnkitError, match="trained without the meter"):
