@@ -1,6 +1,7 @@
 """The tune recipe's second condition, the meter: a kind whose tunes come in two meters (as the
 Nottingham Ashover tunes come in four) writes the meter it is given, draws one of its own meters
 when none is given, and runs from before the meter existed still load and resume as they were."""
+import dataclasses
 import json
 from collections import Counter
 
@@ -53,6 +54,9 @@ def test_without_a_meter_each_tune_draws_one_of_its_kinds(with_meter):
     counts = Counter(drawn)
     assert set(counts) == {"3/4", "6/8"} and abs(counts["3/4"] - 200) < 40, counts  # 4 standard deviations
     assert gen.draw_meters("reels", 5, seed=0) == ["4/4"] * 5
+    # Weighted by the counts, not uniform over the kind's meters: 3 to 1 gives 300 of 400, sd 8.7.
+    lopsided = dataclasses.replace(gen, meter_counts={"ashover": {"3/4": 3, "6/8": 1}})
+    assert abs(Counter(lopsided.draw_meters("ashover", 400, seed=0))["3/4"] - 300) < 35
     assert [gen.draw_meters("ashover", 1, seed=7 + i)[0] for i in range(6)] == gen.draw_meters("ashover", 6, seed=7)
     tunes = gen.sample_many(12, condition="ashover", temperature=0, seed=0, length=40)
     assert [meter_of(t) for t in tunes] == gen.draw_meters("ashover", 12, seed=0)
