@@ -2,7 +2,7 @@
 writes, and do its bars add up? Against the same net trained without the condition.
 
     python benchmarks/tune_conditioning.py --data ../shared/data/nottingham_abc/ABC_cleaned \
-        --budget 600 --samples 100 --temperatures 0.5,0.7,1.0 --out /tmp/tune-bench
+        --budget 600 --samples 100 --temperatures 0.2,0.5,1.0 --seeds 1,1001 --out /tmp/tune-bench
 
 Five systems, each ``rnnkit train tune`` for the same budget, on the same split (seeded, by
 tune: 80% train, 10% valid choosing the kept weights, 10% test): ``defaults`` (what a user gets:
@@ -15,8 +15,10 @@ with at least 30 training tunes, a conditioned model writes ``--samples`` tunes 
 unconditioned one writes ``--samples`` tunes in all, and its share for a kind counts those that
 would pass for it. A tune passes when its meter is one of the kind's (those of at least 10% of the
 kind's training tunes) and every bar adds up by rnnkit's strict ABC checker (``data/abc.py``).
-Tunes whose music is a training tune's are counted too (copies). The real test tunes of
-each kind go through the same check, as the ceiling.
+Tunes whose music is a training tune's are counted too (copies). Each temperature is sampled
+with each of ``--seeds`` (stream i of seed s is the one-stream sample of seed s + i, so seeds
+close together share tunes: keep them far apart). The real test tunes of each kind go through
+the same check, as the ceiling.
 """
 from __future__ import annotations
 
@@ -59,7 +61,8 @@ def main() -> None:
     p.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data", "nottingham_abc", "ABC_cleaned"))
     p.add_argument("--budget", type=float, default=600.0, help="training seconds per system (default 600)")
     p.add_argument("--samples", type=int, default=100)
-    p.add_argument("--temperatures", default="0.5,0.7,1.0")
+    p.add_argument("--temperatures", default="0.2,0.5,1.0", help="sampling temperatures, each a column (default 0.2,0.5,1.0)")
+    p.add_argument("--seeds", default="1,1001", help="sampling seeds, each a column (default 1,1001)")
     p.add_argument("--min-tunes", type=int, default=30)
     p.add_argument("--out", default="/tmp/tune-bench")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for training and sampling (default 2)")
@@ -88,24 +91,28 @@ def main() -> None:
         ckpt = json.load(open(os.path.join(runs[name], "checkpoint.json")))
         entry = {"held_out": score_held_out(gen, test), "steps": ckpt["step"], "kept_step": gen.step,
                  "parameters": gen.model.num_parameters(), "generated": {}}
+        seeds = [int(x) for x in args.seeds.split(",")]
         for temperature in [float(t) for t in args.temperatures.split(",")]:
-            entry["generated"][temperature] = generation_report(gen, args.samples, args.min_tunes, temperature, 1, known)
-            shares = ", ".join(f"{k} {100 * r['both']:.0f}% (copies {100 * r['copied']:.0f}%)"
-                               for k, r in entry["generated"][temperature].items())
-            print(f"{name} T={temperature}: {shares}", flush=True)
+            entry["generated"][temperature] = {seed: generation_report(gen, args.samples, args.min_tunes, temperature,
+                                                                       seed, known) for seed in seeds}
+            for seed, report in entry["generated"][temperature].items():
+                shares = ", ".join(f"{k} {100 * r['both']:.0f}% (copies {100 * r['copied']:.0f}%)"
+                                   for k, r in report.items())
+                print(f"{name} T={temperature} seed {seed}: {shares}", flush=True)
         results["systems"][name] = entry
     temps = list(results["systems"]["defaults"]["generated"])
     print(f"\nNottingham tunes, {args.budget:.0f} s of training each; test nats/char (steps, kept step): "
           + ", ".join(f"{n} {e['held_out']['nats_per_char']:.4f} ({e['steps']}, {e['kept_step']})"
                       for n, e in results["systems"].items()))
     print("\nShare of generated tunes whose meter fits the kind and whose bars all add up "
-          f"({args.samples} per kind conditioned, {args.samples} in all unconditioned):\n")
+          f"({args.samples} per kind conditioned, {args.samples} in all unconditioned), seeds {args.seeds}:\n")
     print("| kind (meter) | training tunes | " + " | ".join(f"{s} T={t}" for s in runs for t in temps)
           + " | real test tunes |")
     print("|---" * (3 + len(runs) * len(temps)) + "|")
     counts = gens["defaults"].config["corpus"]["train_tunes_by_kind"]
     for k in kinds:
-        cells = [f"{100 * results['systems'][s]['generated'][t][k]['both']:.0f}%" for s in runs for t in temps]
+        cells = [" / ".join(f"{100 * r[k]['both']:.0f}" for r in results["systems"][s]["generated"][t].values()) + "%"
+                 for s in runs for t in temps]
         print(f"| {k} ({'/'.join(meters[k])}) | {counts[k]} | " + " | ".join(cells)
               + f" | {100 * real[k]['both']:.0f}% of {real[k]['samples']} |")
     json.dump(results, open(os.path.join(args.out, "results.json"), "w"), indent=1, default=str)
