@@ -122,6 +122,26 @@ def test_tdnn_trains_with_direct_connections(corpus, tmp_path):
     assert out.returncode == 0 and out.stdout.startswith("a dog "), out.stderr
 
 
+def test_tdnn_defaults_tie_the_projection_to_the_softmax(corpus, tmp_path):
+    """By default the TDNN's projection P is its softmax matrix too, as wide as the tanh layer;
+    direct connections (the head reads the window's projections as well) untie it."""
+    _, train, valid = corpus
+    run = tmp_path / "tdnn"
+    proc = rnnkit("train", "wordlm", "--model", "tdnn", "--train", str(train), "--valid", str(valid), "--out", str(run),
+                  "--max-steps", "120", "--lr", "1e-2", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    model = json.loads((run / "config.json").read_text())["model"]
+    assert (model["cell"], model["tie_weights"], model["embedding_dim"], model["hidden_size"]) == ("tdnn", True, 24, 24)
+    import rnnkit as rk
+
+    lm = rk.load(str(run))
+    assert lm.model.head.weight is lm.model.input.weight
+    assert json.loads(rnnkit("evaluate", str(run), "--corpus", str(valid), "--json").stdout)["perplexity"] < 6.0
+    assert_one_line_error(rnnkit("train", "wordlm", "--model", "tdnn", "--direct", "--tie-weights", "--train", str(train),
+                                 "--out", str(tmp_path / "r2"), *TINY, "--max-steps", "2"), "tie_weights needs embedding_dim")
+    assert not (tmp_path / "r2").exists()
+
+
 def test_bad_input_is_one_line_and_touches_nothing(corpus, lstm_run, tmp_path):
     _, train, valid = corpus
     empty, blank, notgz = tmp_path / "empty.txt", tmp_path / "blank.txt", tmp_path / "bad.txt.gz"

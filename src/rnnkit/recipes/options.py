@@ -84,13 +84,15 @@ REGULARISER_OPTIONS: list[Option] = [
 ]
 
 
-def add_regulariser_arguments(parser: argparse.ArgumentParser, defaults: str = "") -> None:
-    """The regulariser options, ``--locked-dropout/--no-locked-dropout`` and ``--tie-weights/--no-tie-weights``."""
+def add_regulariser_arguments(parser: argparse.ArgumentParser, defaults: str = "", tie_defaults: str | None = None) -> None:
+    """The regulariser options, ``--locked-dropout/--no-locked-dropout`` and ``--tie-weights/--no-tie-weights``;
+    ``defaults`` ends both helps (``tie_defaults``, when given, the second's)."""
     add_options(parser, REGULARISER_OPTIONS)
     parser.add_argument("--locked-dropout", action=argparse.BooleanOptionalAction, default=None,
                         help="one dropout mask per sequence for a whole segment, the same at every step" + defaults)
     parser.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None,
-                        help="share the embedding and output matrices" + defaults)
+                        help="share the embedding and output matrices"
+                             + (defaults if tie_defaults is None else tie_defaults))
 
 
 def regulariser_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -58,7 +58,9 @@ DEFAULT_MODELS: dict[str, dict[str, Any]] = {
     "lstm": dict(cell="lstm", embedding_dim=650, hidden_size=650, num_layers=2, tie_weights=True, dropout=0.4,
                  between_dropout=0.25, locked_dropout=True, embedding_dropout=0.1, weight_drop=0.2, ar=2.0, tar=1.0),
     # Bengio et al. (2003): the projections of the previous `window` words, one tanh layer, a softmax.
-    "tdnn": dict(cell="tdnn", embedding_dim=256, hidden_size=512, num_layers=1, window=5, dropout=0.3),
+    # Tied: the softmax weights are the projection P (so P is 512 wide, the tanh layer's size); on
+    # 10-minute probes scored on ptb.valid, 147.4 against 180.2 untied with a 256-wide P (README).
+    "tdnn": dict(cell="tdnn", embedding_dim=512, hidden_size=512, num_layers=1, window=5, dropout=0.3, tie_weights=True),
 }
 # Validation every 10 minutes (a pass over the 73k validation words takes a while); the weights of
 # the best validation loss are the model. Dropout from the start after one pass of ramp. LSTM: Adam
@@ -120,6 +122,8 @@ def model_config(kind: str, vocab_size: int, overrides: dict[str, Any] | None = 
         raise RnnkitError(f"unknown word model {kind!r}; choose one of {', '.join(DEFAULT_MODELS)}")
     overrides = overrides or {}
     settings = {**DEFAULT_MODELS[kind], **overrides}
+    if settings.get("direct") and "tie_weights" not in overrides:  # the head reads more than the projection
+        settings["tie_weights"] = False
     if settings.get("tie_weights") and "embedding_dim" not in overrides:  # tied: the projection is the head's size
         settings["embedding_dim"] = settings["hidden_size"]
     return ModelConfig(num_outputs=vocab_size, vocab_size=vocab_size, **settings).validate()

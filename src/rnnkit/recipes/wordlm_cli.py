@@ -21,7 +21,7 @@ MODEL_OPTIONS: list[opt.Option] = [
     ("--hidden-size", "hidden_size", opt.positive_int, "lstm: units per layer (default 650); tdnn: tanh units (512)"),
     ("--num-layers", "num_layers", opt.positive_int, "stacked layers (default lstm 2, tdnn 1)"),
     ("--embedding-dim", "embedding_dim", opt.positive_int,
-     "size of the word projection (default: lstm the hidden size, tied; tdnn 256)"),
+     "size of the word projection (default: the hidden size, tied to the softmax; untied tdnn --direct 512)"),
     ("--window", "window", opt.positive_int, "tdnn: previous words each prediction sees (default 5)"),
     ("--dropout", "dropout", opt.fraction, "dropout on the projection, between layers and before the head "
                                            "(default lstm 0.4 but 0.25 between layers, tdnn 0.3)"),
@@ -58,7 +58,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="tdnn: direct connections from the projected words to the softmax")
     opt.add_run_arguments(p)
     opt.add_options(p, MODEL_OPTIONS)
-    opt.add_regulariser_arguments(p, " (default: on for lstm)")
+    opt.add_regulariser_arguments(p, " (default: on for lstm)", " (default: on, but off for tdnn --direct)")
     opt.add_options(p, train_options())
 
 
