@@ -305,6 +305,7 @@ class Trainer:
                 signal.signal(sig, handler)
             if self.world.main:
                 plot_losses(os.path.join(self.run_dir, "metrics.jsonl"), os.path.join(self.run_dir, "loss.png"), self.task.unit)
+            self.ddp = None  # DistributedDataParallel goes before the group it uses (distributed.leave)
             distributed.leave(finished)  # under torchrun: the process group
 
     def _clock(self, start: float) -> float:
