@@ -10,7 +10,10 @@ the kind sets the initial state and joins every step's input), ``meter`` (``--co
 the tune's meter too, beside the kind; generation draws it from the kind's own meters),
 ``state-only`` (``--condition-at state``: the kind in the initial state alone, the lecture's
 single input, nothing more), ``balanced`` (``--balance``: the tunes of rare kinds read more
-often) and ``unconditioned`` (``--no-condition``: the same net from a zero state). For every kind
+often), ``unconditioned`` (``--no-condition``: the same net from a zero state), ``by-loss``
+(``--select-samples 0``: the defaults, keeping the lowest valid nats/char instead of the weights
+whose worst kind writes the most tunes that pass) and ``reseeded`` (the defaults with ``--seed
+2``: a second run, to see what varies from run to run). For every kind
 with at least 30 training tunes, a conditioned model writes ``--samples`` tunes of that kind; the
 unconditioned one writes ``--samples`` tunes in all, and its share for a kind counts those that
 would pass for it. A tune passes when its meter is one of the kind's (those of at least 10% of the
@@ -36,7 +39,7 @@ import torch  # noqa: E402
 import rnnkit  # noqa: E402
 from rnnkit.data.tunes import music_of  # noqa: E402
 from rnnkit.recipes.tune import held_out  # noqa: E402
-from rnnkit.recipes.tune_cli import check_generated, generation_report, score_held_out  # noqa: E402
+from rnnkit.recipes.tune_eval import check_generated, generation_report, score_held_out  # noqa: E402
 
 
 # name: (run folder, options of `rnnkit train tune` besides the defaults)
@@ -44,7 +47,9 @@ SYSTEMS = {"defaults": ("defaults", []),
            "meter": ("meter", ["--condition-meter"]),
            "state-only": ("state", ["--condition-at", "state"]),
            "balanced": ("balanced", ["--balance"]),
-           "unconditioned": ("plain", ["--no-condition"])}
+           "unconditioned": ("plain", ["--no-condition"]),
+           "by-loss": ("by-loss", ["--select-samples", "0"]),
+           "reseeded": ("reseeded", ["--seed", "2"])}
 
 
 def train(run: str, data: str, budget: float, flags: list[str], threads: int) -> None:

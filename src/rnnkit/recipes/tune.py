@@ -17,8 +17,11 @@ for (``sample --meter 3/4``). ``--no-condition`` trains the same
 net from a zero state on the same tunes: the unconditioned model to compare with. ``--balance``
 reads the tunes of rare kinds more often in each pass (:func:`kind_repeats`).
 
-Tunes are split by a seeded shuffle into train, valid (model selection: the lowest nats/char) and
-test; each is read after an end mark (the start symbol) and trained to end with one.
+Tunes are split by a seeded shuffle into train, valid and test; each is read after an end mark
+(the start symbol) and trained to end with one. The run keeps the weights whose worst kind writes
+the most new tunes that pass for it (``valid_fit``: at each evaluation 50 tunes of each kind with
+30 or more training tunes, drawn at temperature 0.2 from a fixed seed, :mod:`.tune_eval`);
+``--select-samples 0`` keeps the lowest valid nats/char instead.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ import torch
 from ..configs import from_dict, to_dict
 from ..data.batching import Batch, SequenceBatches
 from ..data.documents import END
-from ..data.tunes import COMMON_TIME, Tune, find_kind, kind_meters, meter_of, read_tunes
+from ..data.tunes import COMMON_TIME, Tune, find_kind, kind_meters, meter_of, music_of, read_tunes
 from ..data.vocab import Vocabulary
 from ..decoding.sampling import sample as _sample, stream as _stream
 from ..errors import RnnkitError
@@ -47,6 +50,7 @@ from ..training.tasks import SequenceTask
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
 from .runs import changed_digest, load_run_model, new_run, resume_run
+from .tune_eval import FitCheck, fit_metrics
 
 from .tune_cli import COMMANDS, add_evaluate_arguments, add_train_arguments, evaluate_from_args  # noqa: F401
 from .tune_cli import resume_from_args, train_from_args  # noqa: F401
@@ -78,9 +82,13 @@ class DataConfig:
 # 256 units and dropout 0.3, smaller and dropped out more than the char-LM: the 828 training tunes
 # of the Nottingham collection are 0.36M characters.
 DEFAULT_MODEL = dict(cell="lstm", embedding_dim=64, hidden_size=256, num_layers=2, dropout=0.3, condition_input=True)
+# Kept by the tunes they write, not by nats/char: the one M: character of a tune adds little to
+# the valid loss, and the step of its lowest loss writes a waltz's 3/4 in one run and not in
+# another (README, "Tunes from one choice").
 DEFAULT_TRAIN = TrainConfig(batch_size=32, lr=3e-3, weight_decay=0.01, clip_norm=1.0, warmup_steps=50,
                             dropout_from=0.0, dropout_ramp=0.0, eval_interval=30.0, checkpoint_interval=120.0,
-                            select="valid_loss", select_mode="min")
+                            select="valid_fit", select_mode="max")
+BY_LOSS = dict(select="valid_loss", select_mode="min")  # --select-samples 0
 
 
 def split_tunes(tunes: list[Tune], data: DataConfig) -> dict[str, list[Tune]]:
@@ -159,10 +167,36 @@ def read_conditions(model: SequenceModel, batch: Batch, state: Any) -> tuple[tor
     return model(batch.inputs, batch.lengths, start, batch.conditions if model.config.condition_input else None)
 
 
-def make_task(train: list, valid: list | None, cfg: TrainConfig) -> SequenceTask:
-    held_out = SequenceBatches(sorted(valid, key=lambda e: len(e[0])), 32, shuffle=False) if valid else None
-    return SequenceTask(SequenceBatches(train, cfg.batch_size, cfg.seed, bucket=20), held_out, divergence,
-                        unit="char", forward=read_conditions)
+class TuneTask(SequenceTask):
+    """The held-out tunes' nats/char and, with ``draw``, what the model's generated tunes score
+    (``draw(model)``: :func:`fit_metrics` of the weights being trained)."""
+
+    def __init__(self, train: list, valid: list | None, cfg: TrainConfig, draw: Any = None):
+        held_out = SequenceBatches(sorted(valid, key=lambda e: len(e[0])), 32, shuffle=False) if valid else None
+        super().__init__(SequenceBatches(train, cfg.batch_size, cfg.seed, bucket=20), held_out, divergence,
+                         unit="char", forward=read_conditions)
+        self.draw = draw
+
+    def evaluate(self, model: torch.nn.Module, runtime: Any) -> dict[str, float]:
+        result = super().evaluate(model, runtime)
+        return {**result, **self.draw(model)} if self.draw is not None else result
+
+
+def fit_drawer(check: FitCheck, vocab: Vocabulary, kinds: list[str], meters: list[str] | None, parts: dict,
+               info: dict) -> Any:
+    """``draw(model)`` for :class:`TuneTask`: :func:`fit_metrics` of the model being trained, or None
+    when ``check.samples`` is 0 (the run keeps its lowest valid loss: :func:`train_tune` says when)."""
+    if not check.samples:
+        return None
+    train = parts["train"]
+    known = frozenset(music_of(t.text) for t in train)
+    counts = meter_counts(train) if meters else {}
+
+    def draw(model: SequenceModel) -> dict[str, float]:
+        gen = TuneGenerator(model=model, vocab=vocab, kinds=kinds, meters=kind_meters(train), config={"corpus": info},
+                            step=0, meter_classes=meters, meter_counts=counts)
+        return fit_metrics(gen, check, known)
+    return draw
 
 
 def _prepare(data: DataConfig, vocab: Vocabulary | None, kinds: list[str] | None, meters: list[str] | None = None):
@@ -197,12 +231,20 @@ def meter_counts(tunes: Sequence[Tune]) -> dict[str, dict[str, int]]:
 
 
 def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | None = None,
-               train: TrainConfig = DEFAULT_TRAIN, stop_after: int | None = None) -> dict[str, float]:
-    """Train a new tune generator into the run folder ``out``; returns the final valid metrics."""
+               train: TrainConfig = DEFAULT_TRAIN, stop_after: int | None = None,
+               check: FitCheck = FitCheck()) -> dict[str, float]:
+    """Train a new tune generator into the run folder ``out``; returns the final valid metrics.
+    ``check``: how the weights to keep are chosen (:class:`FitCheck`); by valid loss when it draws
+    no tunes, for an unconditioned run (the plain model to compare with), and when no kind has
+    ``check.min_tunes`` training tunes."""
     runtime = new_run(out, train)
     if not data.condition:
         data = replace(data, meter=False)  # the meter is a condition beside the kind
     vocab, kinds, meters, parts, info = _prepare(data, None, None)
+    if not data.condition or max(info["train_tunes_by_kind"].values(), default=0) < check.min_tunes:
+        check = replace(check, samples=0)
+    if not check.samples and train.select == DEFAULT_TRAIN.select:
+        train = replace(train, **BY_LOSS)
     settings = {**DEFAULT_MODEL, **(model_overrides or {})}
     if not data.condition:
         settings["condition_input"] = False
@@ -215,12 +257,14 @@ def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | Non
         **({"meter_classes": meters, "meter_counts": meter_counts(parts["train"])} if meters else {})})
     atomic_write_json(os.path.join(out, "config.json"), {
         "task": TASK, "model": to_dict(model_cfg), "train": to_dict(train), "data": to_dict(data), "corpus": info,
+        "select": to_dict(check),
         "runtime": {"device": str(runtime.device), "precision": runtime.precision}})
     log.info("tune: %s, %.2fM parameters, %s %s", (f"conditioned on {len(kinds)} kinds" + (
         f" and {len(meters) - 1} meters" if meters else "")) if data.condition else "unconditioned",
         model.num_parameters() / 1e6, runtime.device, runtime.precision)
-    task = make_task(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"], meters),
-                     examples(parts["valid"], vocab, kinds, meters), train)
+    draw = fit_drawer(check, vocab, kinds, meters, parts, info)
+    task = TuneTask(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"], meters),
+                    examples(parts["valid"], vocab, kinds, meters), train, draw)
     return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
 
 
@@ -251,8 +295,10 @@ def resume_tune(out: str, model_overrides: dict[str, Any] | None = None,
     vocab, kinds, _ = read_tune_vocab(out)
     meters, _ = read_meter_classes(out)
     _, _, _, parts, info = _prepare(data, vocab, kinds, meters)
-    task = make_task(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"], meters),
-                     examples(parts["valid"], vocab, kinds, meters), train)
+    check = from_dict(FitCheck, config.get("select", {"samples": 0}))  # runs made before it: by valid loss
+    draw = fit_drawer(check, vocab, kinds, meters, parts, info)
+    task = TuneTask(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"], meters),
+                    examples(parts["valid"], vocab, kinds, meters), train, draw)
     return resume_run(out, config, train, build_model(model_cfg), task, changed_digest(info, config, data.data), stop_after)
 
 
@@ -353,7 +399,7 @@ class TuneGenerator:
 
 
 def load(run_dir: str, device: str = "cpu") -> TuneGenerator:
-    """The kept (lowest valid nats/char) weights of a tune run folder, for generation."""
+    """The kept weights of a tune run folder (its best ``valid_fit``, or lowest valid nats/char), for generation."""
     model, config, step = load_run_model(run_dir, ModelConfig, build_model, device)
     vocab, kinds, meters = read_tune_vocab(run_dir)
     classes, counts = read_meter_classes(run_dir)

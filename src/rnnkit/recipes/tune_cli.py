@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-from typing import Any
 
 from . import options as opt
 from .charlm_cli import add_sample_arguments, print_samples
+from .tune_eval import generation_report, score_held_out
 
 DATA_OPTIONS = ("data", "valid_fraction", "test_fraction", "split_seed")
 MODEL_OPTIONS: list[opt.Option] = [
@@ -33,8 +32,8 @@ def train_options() -> list[opt.Option]:
     from .tune import DEFAULT_TRAIN
 
     return [("--batch-size", "batch_size", opt.positive_int, f"tunes per batch (default {DEFAULT_TRAIN.batch_size})"),
-            ("--patience", "patience", opt.non_negative_int, "stop after this many evaluations without a lower "
-                                                             "valid loss (default: none)"),
+            ("--patience", "patience", opt.non_negative_int, "stop after this many evaluations without a better "
+                                                             "kept score (valid_fit, or valid loss; default: none)"),
             *opt.trainer_options(DEFAULT_TRAIN)]
 
 
@@ -55,6 +54,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--condition-at", choices=("state", "every-step"), default=None,
                    help="where the kind enters: the initial state only (the lecture's single input), "
                         "or that and every step's input (the default)")
+    p.add_argument("--select-samples", type=opt.non_negative_int, default=None,
+                   help="tunes drawn per kind at each evaluation; the run keeps the weights whose worst kind writes "
+                        "the most new tunes that pass for it (default 50); 0: keep the lowest valid loss")
+    p.add_argument("--select-temperature", type=opt.non_negative, default=None,
+                   help="the temperature those tunes are drawn at (default 0.2)")
     opt.add_run_arguments(p)
     opt.add_options(p, MODEL_OPTIONS)
     opt.add_options(p, train_options())
@@ -67,6 +71,7 @@ def train_from_args(args: argparse.Namespace) -> None:
 
     from ..errors import RnnkitError
     from .tune import DEFAULT_TRAIN, DataConfig, train_tune
+    from .tune_eval import FitCheck
 
     given = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
     if "data" in given:
@@ -80,7 +85,9 @@ def train_from_args(args: argparse.Namespace) -> None:
     model = {**opt.given(args, MODEL_OPTIONS), **({"condition_input": args.condition_at == "every-step"}
                                                   if args.condition_at else {})}
     train = opt.train_settings(args, train_options(), new_run=True)
-    train_tune(args.out, data, model, replace(DEFAULT_TRAIN, **opt.patience(train)))
+    check = FitCheck(**{k: v for k, v in (("samples", args.select_samples), ("temperature", args.select_temperature))
+                        if v is not None})
+    train_tune(args.out, data, model, replace(DEFAULT_TRAIN, **opt.patience(train)), check=check)
 
 
 def resume_from_args(args: argparse.Namespace) -> None:
@@ -89,9 +96,10 @@ def resume_from_args(args: argparse.Namespace) -> None:
     from .tune import resume_tune
 
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
-    if args.no_condition or args.condition_at or args.balance or args.condition_meter:
+    if (args.no_condition or args.condition_at or args.balance or args.condition_meter
+            or args.select_samples is not None or args.select_temperature is not None):
         raise RnnkitError("--resume reads the run's own settings; drop --no-condition, --condition-meter, "
-                          "--condition-at and --balance")
+                          "--condition-at, --balance, --select-samples and --select-temperature")
     resume_tune(args.resume, opt.given(args, MODEL_OPTIONS),
                 opt.patience(opt.train_settings(args, train_options(), new_run=False)))
 
@@ -107,56 +115,6 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def score_held_out(gen: Any, tunes: list) -> dict[str, float]:
-    """Nats per character of ``tunes`` (end marks included), each read from its own kind."""
-    import torch
-
-    from ..data.batching import SequenceBatches
-    from .tune import examples, read_conditions
-
-    items = examples(tunes, gen.vocab, gen.kinds, gen.meter_classes)
-    total, count = 0.0, 0
-    gen.model.eval()
-    with torch.no_grad():
-        for batch in SequenceBatches(items, 32, shuffle=False):
-            logits, _ = read_conditions(gen.model, batch, None)
-            r = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), batch.targets.flatten(),
-                                                  ignore_index=-100, reduction="sum")
-            total, count = total + float(r), count + int((batch.targets != -100).sum())
-    return {"tunes": len(items), "chars": count, "nats_per_char": total / max(count, 1),
-            "bits_per_char": total / max(count, 1) / math.log(2)}
-
-
-def check_generated(tunes: list[str], meters: list[str], known: frozenset[str] = frozenset()) -> dict[str, float]:
-    """Shares of ``tunes`` whose meter is one of ``meters``, whose bars all add up, and both; of
-    distinct tunes, and of tunes whose music (``data.tunes.music_of``) is in ``known`` (copied)."""
-    from ..data.abc import check_tune
-    from ..data.tunes import meter_of, music_of
-
-    fits = [meter_of(t) in meters for t in tunes]
-    valid = [check_tune(t).valid for t in tunes]
-    music = [music_of(t) for t in tunes]
-    n = max(len(tunes), 1)
-    return {"samples": len(tunes), "meter_fits": sum(fits) / n, "bars_add_up": sum(valid) / n,
-            "both": sum(f and v for f, v in zip(fits, valid)) / n, "distinct": len(set(music)) / n,
-            "copied": sum(m in known for m in music) / n}
-
-
-def generation_report(gen: Any, samples: int, min_tunes: int, temperature: float, seed: int,
-                      known: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Per kind with at least ``min_tunes`` training tunes, :func:`check_generated` of new tunes."""
-    counts = gen.config["corpus"]["train_tunes_by_kind"]
-    kinds = [k for k in gen.kinds if counts.get(k, 0) >= min_tunes]
-    out: dict[str, Any] = {}
-    if samples == 0 or not kinds:
-        return out
-    drawn = None if gen.conditioned else gen.sample_many(samples, temperature=temperature, seed=seed)
-    for kind in kinds:
-        tunes = gen.sample_many(samples, condition=kind, temperature=temperature, seed=seed) if gen.conditioned else drawn
-        out[kind] = {"meters": gen.meters.get(kind, []), **check_generated(tunes, gen.meters.get(kind, []), known)}
-    return out
 
 
 def evaluate_from_args(run: str, args: argparse.Namespace) -> None:

@@ -1,0 +1,91 @@
+"""The tune recipe's evaluation: held-out nats/char, and generated tunes checked against their kind.
+
+A generated tune passes for a kind when its meter is one of the kind's (its training tunes'
+meters, ``data.tunes.kind_meters``) and its every bar adds up (``data.abc.check_tune``).
+:func:`generation_report` counts that share per kind (``rnnkit evaluate``); :func:`fit_metrics`
+turns it into the number a run keeps its weights by: the worst kind's share of new tunes that pass
+(``valid_fit``), drawn cool and from a fixed seed at each evaluation, so that two evaluations
+differ by their weights, not by their draws.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+# The seed of the tunes drawn for model selection: far from the seeds README's tables score with
+# (stream i of seed s is seed s + i's one stream, so seeds 1..100 and 1001..1100 are taken there).
+SELECT_SEED = 500_000
+
+
+@dataclass(frozen=True)
+class FitCheck:
+    """How model selection draws tunes: ``samples`` per kind (0: select on valid nats/char
+    instead) at ``temperature``, for the kinds with at least ``min_tunes`` training tunes."""
+
+    samples: int = 50
+    temperature: float = 0.2
+    min_tunes: int = 30
+
+
+def score_held_out(gen: Any, tunes: list) -> dict[str, float]:
+    """Nats per character of ``tunes`` (end marks included), each read from its own kind."""
+    import torch
+
+    from ..data.batching import SequenceBatches
+    from .tune import examples, read_conditions
+
+    items = examples(tunes, gen.vocab, gen.kinds, gen.meter_classes)
+    total, count = 0.0, 0
+    gen.model.eval()
+    with torch.no_grad():
+        for batch in SequenceBatches(items, 32, shuffle=False):
+            logits, _ = read_conditions(gen.model, batch, None)
+            r = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), batch.targets.flatten(),
+                                                  ignore_index=-100, reduction="sum")
+            total, count = total + float(r), count + int((batch.targets != -100).sum())
+    return {"tunes": len(items), "chars": count, "nats_per_char": total / max(count, 1),
+            "bits_per_char": total / max(count, 1) / math.log(2)}
+
+
+def check_generated(tunes: list[str], meters: list[str], known: frozenset[str] = frozenset()) -> dict[str, float]:
+    """Shares of ``tunes`` whose meter is one of ``meters``, whose bars all add up, and both; of
+    distinct tunes, of tunes whose music (``data.tunes.music_of``) is in ``known`` (copied), and of
+    those that pass both checks and are no copy (``new_and_both``: what model selection counts)."""
+    from ..data.abc import check_tune
+    from ..data.tunes import meter_of, music_of
+
+    fits = [meter_of(t) in meters for t in tunes]
+    valid = [check_tune(t).valid for t in tunes]
+    music = [music_of(t) for t in tunes]
+    n = max(len(tunes), 1)
+    return {"samples": len(tunes), "meter_fits": sum(fits) / n, "bars_add_up": sum(valid) / n,
+            "both": sum(f and v for f, v in zip(fits, valid)) / n, "distinct": len(set(music)) / n,
+            "copied": sum(m in known for m in music) / n,
+            "new_and_both": sum(f and v and m not in known for f, v, m in zip(fits, valid, music)) / n}
+
+
+def generation_report(gen: Any, samples: int, min_tunes: int, temperature: float, seed: int,
+                      known: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Per kind with at least ``min_tunes`` training tunes, :func:`check_generated` of new tunes."""
+    counts = gen.config["corpus"]["train_tunes_by_kind"]
+    kinds = [k for k in gen.kinds if counts.get(k, 0) >= min_tunes]
+    out: dict[str, Any] = {}
+    if samples == 0 or not kinds:
+        return out
+    drawn = None if gen.conditioned else gen.sample_many(samples, temperature=temperature, seed=seed)
+    for kind in kinds:
+        tunes = gen.sample_many(samples, condition=kind, temperature=temperature, seed=seed) if gen.conditioned else drawn
+        out[kind] = {"meters": gen.meters.get(kind, []), **check_generated(tunes, gen.meters.get(kind, []), known)}
+    return out
+
+
+def fit_metrics(gen: Any, check: FitCheck, known: frozenset[str]) -> dict[str, float]:
+    """``valid_fit``, the lowest share over the kinds of new tunes that pass for their kind
+    (:func:`check_generated`'s ``new_and_both``), and each kind's share as ``fit_<kind>``; nothing
+    when no kind has ``check.min_tunes`` training tunes."""
+    report = generation_report(gen, check.samples, check.min_tunes, check.temperature, SELECT_SEED, known)
+    shares = {kind: r["new_and_both"] for kind, r in report.items()}
+    if not shares:
+        return {}
+    return {"valid_fit": min(shares.values()), **{f"fit_{kind}": share for kind, share in shares.items()}}
