@@ -10,10 +10,11 @@ the kind sets the initial state and joins every step's input), ``meter`` (``--co
 the tune's meter too, beside the kind; generation draws it from the kind's own meters),
 ``state-only`` (``--condition-at state``: the kind in the initial state alone, the lecture's
 single input, nothing more), ``balanced`` (``--balance``: the tunes of rare kinds read more
-often), ``unconditioned`` (``--no-condition``: the same net from a zero state), ``by-loss``
-(``--select-samples 0``: the defaults, keeping the lowest valid nats/char instead of the weights
-whose worst kind writes the most tunes that pass) and ``reseeded`` (the defaults with ``--seed
-2``: a second run, to see what varies from run to run). For every kind
+often), ``unconditioned`` (``--no-condition``: the same net from a zero state), ``by-fit``
+(``--select-samples 50``: the weights kept are those whose worst kind writes the most tunes that
+pass, not those of the lowest valid nats/char), ``averaged`` (``--average 0.995``: a moving
+average of the weights is evaluated and kept), and each of the last two again with ``--seed 2``
+(``by-fit-reseeded``, ``averaged-reseeded``: what varies from run to run). For every kind
 with at least 30 training tunes, a conditioned model writes ``--samples`` tunes of that kind; the
 unconditioned one writes ``--samples`` tunes in all, and its share for a kind counts those that
 would pass for it. A tune passes when its meter is one of the kind's (those of at least 10% of the
@@ -48,8 +49,10 @@ SYSTEMS = {"defaults": ("defaults", []),
            "state-only": ("state", ["--condition-at", "state"]),
            "balanced": ("balanced", ["--balance"]),
            "unconditioned": ("plain", ["--no-condition"]),
-           "by-loss": ("by-loss", ["--select-samples", "0"]),
-           "reseeded": ("reseeded", ["--seed", "2"])}
+           "by-fit": ("by-fit", ["--select-samples", "50"]),
+           "by-fit-reseeded": ("by-fit-2", ["--select-samples", "50", "--seed", "2"]),
+           "averaged": ("averaged", ["--average", "0.995"]),
+           "averaged-reseeded": ("averaged-2", ["--average", "0.995", "--seed", "2"])}
 
 
 def train(run: str, data: str, budget: float, flags: list[str], threads: int) -> None:

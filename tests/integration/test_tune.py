@@ -83,7 +83,7 @@ def test_the_run_keeps_the_weights_whose_worst_kind_passes_most(tmp_path, collec
     out = str(tmp_path / "run")
     check = FitCheck(samples=4, temperature=1.0, min_tunes=1)
     train_tune(out, DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1), SMALL,
-               train_config(max_steps=400, eval_interval=0.2, select="valid_fit", select_mode="max"), check=check)
+               train_config(max_steps=400, eval_interval=0.2), check=check)
     evals = [r for r in read_metrics(out + "/metrics.jsonl") if "valid_fit" in r]
     assert len(evals) >= 3 and all(r["valid_fit"] == min(r["fit_jigs"], r["fit_waltzes"]) for r in evals)
     best = max(evals, key=lambda r: (r["valid_fit"], -r["step"]))
@@ -98,9 +98,9 @@ def test_the_run_keeps_the_weights_whose_worst_kind_passes_most(tmp_path, collec
 
 
 def test_selection_falls_back_to_the_valid_loss(tmp_path, collection):
-    """No kind with min_tunes training tunes (15 each here, 30 by default), or no tunes drawn: the
-    run keeps its lowest valid loss, and says so in its config."""
-    for name, check in (("few", FitCheck()), ("none", FitCheck(samples=0, min_tunes=1))):
+    """No kind with min_tunes training tunes (15 each here, 30 by default), or no tunes drawn (the
+    default): the run keeps its lowest valid loss, and says so in its config."""
+    for name, check in (("few", FitCheck(samples=50)), ("none", FitCheck(min_tunes=1))):
         out = tmp_path / name
         train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1), SMALL,
                    train_config(max_steps=3, select="valid_fit", select_mode="max"), check=check)
@@ -114,7 +114,7 @@ def test_resume_continues_exactly(tmp_path, collection):
     """Kept by the tunes it writes: the tunes drawn at each evaluation take nothing from the
     training's random stream, and the resumed run draws the same ones."""
     d = DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1)
-    cfg = train_config(max_steps=12, eval_interval=1e-9, select="valid_fit", select_mode="max")
+    cfg = train_config(max_steps=12, eval_interval=1e-9)
     model, check = {**SMALL, "dropout": 0.3}, FitCheck(samples=2, temperature=1.0, min_tunes=1)
     train_tune(str(tmp_path / "a"), d, model, cfg, check=check)
     with pytest.raises(TrainingInterrupted):
@@ -129,11 +129,11 @@ def test_resume_continues_exactly(tmp_path, collection):
 
 
 def test_cli_select_flags(tmp_path, collection):
-    """--select-samples and --select-temperature reach the run (40 tunes a kind, 30 or more of them trained on);
-    on the 15-a-kind collection the defaults fall back to the valid loss, as --select-samples 0 does."""
+    """--select-samples and --select-temperature reach the run (40 tunes a kind, 30 or more of them
+    trained on); by default, and with too few tunes of every kind (15), it keeps the lowest valid loss."""
     many = str(write_collection(tmp_path / "abc", per_kind=40))
     runs = {"flags": (many, ["--select-samples", "3", "--select-temperature", "0.5"]),
-            "few": (collection, []), "zero": (many, ["--select-samples", "0"])}
+            "few": (collection, ["--select-samples", "3"]), "default": (many, [])}
     for name, (data, flags) in runs.items():
         run = tmp_path / name
         assert main(["train", "tune", "--data", data, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS, *flags]) == 0

@@ -18,10 +18,10 @@ net from a zero state on the same tunes: the unconditioned model to compare with
 reads the tunes of rare kinds more often in each pass (:func:`kind_repeats`).
 
 Tunes are split by a seeded shuffle into train, valid and test; each is read after an end mark
-(the start symbol) and trained to end with one. The run keeps the weights whose worst kind writes
-the most new tunes that pass for it (``valid_fit``: at each evaluation 50 tunes of each kind with
-30 or more training tunes, drawn at temperature 0.2 from a fixed seed, :mod:`.tune_eval`);
-``--select-samples 0`` keeps the lowest valid nats/char instead.
+(the start symbol) and trained to end with one. The run keeps the weights of its lowest valid
+nats/char; with ``--select-samples N`` it keeps instead those whose worst kind writes the most new
+tunes that pass for it (``valid_fit``: at each evaluation N tunes of each kind with 30 or more
+training tunes, drawn at temperature 0.2 from a fixed seed, :mod:`.tune_eval`).
 """
 from __future__ import annotations
 
@@ -82,13 +82,14 @@ class DataConfig:
 # 256 units and dropout 0.3, smaller and dropped out more than the char-LM: the 828 training tunes
 # of the Nottingham collection are 0.36M characters.
 DEFAULT_MODEL = dict(cell="lstm", embedding_dim=64, hidden_size=256, num_layers=2, dropout=0.3, condition_input=True)
-# Kept by the tunes they write, not by nats/char: the one M: character of a tune adds little to
-# the valid loss, and the step of its lowest loss writes a waltz's 3/4 in one run and not in
-# another (README, "Tunes from one choice").
+# Kept by the lowest valid nats/char. Keeping the weights whose generated tunes pass best
+# (--select-samples 50) did not do better in two 600-s runs and costs a seventh of the steps
+# (README, "Tunes from one choice").
 DEFAULT_TRAIN = TrainConfig(batch_size=32, lr=3e-3, weight_decay=0.01, clip_norm=1.0, warmup_steps=50,
                             dropout_from=0.0, dropout_ramp=0.0, eval_interval=30.0, checkpoint_interval=120.0,
-                            select="valid_fit", select_mode="max")
-BY_LOSS = dict(select="valid_loss", select_mode="min")  # --select-samples 0
+                            select="valid_loss", select_mode="min")
+BY_FIT = dict(select="valid_fit", select_mode="max")  # --select-samples N
+BY_LOSS = dict(select=DEFAULT_TRAIN.select, select_mode=DEFAULT_TRAIN.select_mode)
 
 
 def split_tunes(tunes: list[Tune], data: DataConfig) -> dict[str, list[Tune]]:
@@ -234,17 +235,16 @@ def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | Non
                train: TrainConfig = DEFAULT_TRAIN, stop_after: int | None = None,
                check: FitCheck = FitCheck()) -> dict[str, float]:
     """Train a new tune generator into the run folder ``out``; returns the final valid metrics.
-    ``check``: how the weights to keep are chosen (:class:`FitCheck`); by valid loss when it draws
-    no tunes, for an unconditioned run (the plain model to compare with), and when no kind has
-    ``check.min_tunes`` training tunes."""
+    ``check``: how the weights to keep are chosen (:class:`FitCheck`, which sets ``train.select``):
+    by valid loss when it draws no tunes (the default), for an unconditioned run (the plain model
+    to compare with), and when no kind has ``check.min_tunes`` training tunes."""
     runtime = new_run(out, train)
     if not data.condition:
         data = replace(data, meter=False)  # the meter is a condition beside the kind
     vocab, kinds, meters, parts, info = _prepare(data, None, None)
     if not data.condition or max(info["train_tunes_by_kind"].values(), default=0) < check.min_tunes:
         check = replace(check, samples=0)
-    if not check.samples and train.select == DEFAULT_TRAIN.select:
-        train = replace(train, **BY_LOSS)
+    train = replace(train, **(BY_FIT if check.samples else BY_LOSS))
     settings = {**DEFAULT_MODEL, **(model_overrides or {})}
     if not data.condition:
         settings["condition_input"] = False

@@ -56,7 +56,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "or that and every step's input (the default)")
     p.add_argument("--select-samples", type=opt.non_negative_int, default=None,
                    help="tunes drawn per kind at each evaluation; the run keeps the weights whose worst kind writes "
-                        "the most new tunes that pass for it (default 50); 0: keep the lowest valid loss")
+                        "the most new tunes that pass for it (default 0: keep the lowest valid loss)")
     p.add_argument("--select-temperature", type=opt.non_negative, default=None,
                    help="the temperature those tunes are drawn at (default 0.2)")
     opt.add_run_arguments(p)

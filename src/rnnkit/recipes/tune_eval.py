@@ -20,10 +20,10 @@ SELECT_SEED = 500_000
 
 @dataclass(frozen=True)
 class FitCheck:
-    """How model selection draws tunes: ``samples`` per kind (0: select on valid nats/char
-    instead) at ``temperature``, for the kinds with at least ``min_tunes`` training tunes."""
+    """How model selection draws tunes: ``samples`` per kind (0, the default: select on valid
+    nats/char instead) at ``temperature``, for the kinds with at least ``min_tunes`` training tunes."""
 
-    samples: int = 50
+    samples: int = 0
     temperature: float = 0.2
     min_tunes: int = 30
 
