@@ -3,9 +3,10 @@
 A generated tune passes for a kind when its meter is one of the kind's (its training tunes'
 meters, ``data.tunes.kind_meters``) and its every bar adds up (``data.abc.check_tune``).
 :func:`generation_report` counts that share per kind (``rnnkit evaluate``); :func:`fit_metrics`
-turns it into the number a run keeps its weights by: the worst kind's share of new tunes that pass
-(``valid_fit``), drawn cool and from a fixed seed at each evaluation, so that two evaluations
-differ by their weights, not by their draws.
+turns it into the number a run trained with ``--select-samples N`` keeps its weights by: the
+worst kind's share of new tunes that pass (``valid_fit``), drawn cool and from a fixed seed at
+each evaluation, so that two evaluations differ by their weights, not by their draws. (Not the
+default: README, "Tunes from one choice", measures it.)
 """
 from __future__ import annotations
 
