@@ -259,6 +259,10 @@ def _bad_inputs(t, run, collection):
         (["train", "tune", "--resume", str(run), "--condition-at", "state"], "--condition-meter, --condition-at"),
         (["train", "tune", "--resume", str(run), "--balance"], "--balance, --select-samples"),
         (["train", "tune", "--resume", str(run), "--select-samples", "5"], "--select-samples and --select-temperature"),
+        (["train", "tune", "--data", collection, "--out", str(t / "o7"), "--no-condition", "--select-samples", "5"],
+         "drop it with --no-condition"),
+        (["train", "tune", "--data", collection, "--out", str(t / "o8"), "--select-temperature", "0.5"],
+         "give --select-samples N"),
         (["train", "tune", "--resume", str(run), "--condition-meter"], "drop --no-condition, --condition-meter"),
         (["train", "tune", "--data", collection, "--out", str(t / "o6"), "--no-condition", "--condition-meter"],
          "drop it with --no-condition"),
@@ -276,7 +280,7 @@ def test_bad_inputs_give_one_line_errors_and_touch_nothing(trained, collection, 
         err = capsys.readouterr().err
         lines = [line for line in err.splitlines() if line.startswith("rnnkit: error")]
         assert len(lines) == 1 and pattern in lines[0], (args, err)
-    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 7))
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 9))
     assert {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()} == before
 
 

@@ -30,17 +30,16 @@ import logging
 import math
 import os
 import random
-from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
 
 import torch
 
 from ..configs import from_dict, to_dict
 from ..data.batching import Batch, SequenceBatches
 from ..data.documents import END
-from ..data.tunes import COMMON_TIME, Tune, find_kind, kind_meters, meter_of, music_of, read_tunes
+from ..data.tunes import Tune, kind_meters, meter_of, music_of, read_tunes
 from ..data.vocab import Vocabulary
-from ..decoding.sampling import sample as _sample, stream as _stream
 from ..errors import RnnkitError
 from ..losses.base import LossResult
 from ..losses.timesync import time_synchronous_xent
@@ -51,13 +50,13 @@ from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
 from .runs import changed_digest, load_run_model, new_run, resume_run
 from .tune_eval import FitCheck, fit_metrics
+from .tune_generator import OTHER_METER, TuneGenerator
 
 from .tune_cli import COMMANDS, add_evaluate_arguments, add_train_arguments, evaluate_from_args  # noqa: F401
 from .tune_cli import resume_from_args, train_from_args  # noqa: F401
 
 log = logging.getLogger(__name__)
 TASK = "tune"
-OTHER_METER = "?"  # the meter class of a tune without M:, or with a meter no training tune had
 
 
 @dataclass(frozen=True)
@@ -191,10 +190,10 @@ def fit_drawer(check: FitCheck, vocab: Vocabulary, kinds: list[str], meters: lis
         return None
     train = parts["train"]
     known = frozenset(music_of(t.text) for t in train)
-    counts = meter_counts(train) if meters else {}
+    by_kind, counts = kind_meters(train), meter_counts(train) if meters else {}
 
     def draw(model: SequenceModel) -> dict[str, float]:
-        gen = TuneGenerator(model=model, vocab=vocab, kinds=kinds, meters=kind_meters(train), config={"corpus": info},
+        gen = TuneGenerator(model=model, vocab=vocab, kinds=kinds, meters=by_kind, config={"corpus": info},
                             step=0, meter_classes=meters, meter_counts=counts)
         return fit_metrics(gen, check, known)
     return draw
@@ -242,7 +241,9 @@ def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | Non
     if not data.condition:
         data = replace(data, meter=False)  # the meter is a condition beside the kind
     vocab, kinds, meters, parts, info = _prepare(data, None, None)
-    if not data.condition or max(info["train_tunes_by_kind"].values(), default=0) < check.min_tunes:
+    if check.samples and (not data.condition or max(info["train_tunes_by_kind"].values()) < check.min_tunes):
+        log.info("tune: keeping the lowest valid loss: %s", "an unconditioned run draws no tunes by kind"
+                 if not data.condition else f"no kind has {check.min_tunes} training tunes to draw for")
         check = replace(check, samples=0)
     train = replace(train, **(BY_FIT if check.samples else BY_LOSS))
     settings = {**DEFAULT_MODEL, **(model_overrides or {})}
@@ -302,102 +303,7 @@ def resume_tune(out: str, model_overrides: dict[str, Any] | None = None,
     return resume_run(out, config, train, build_model(model_cfg), task, changed_digest(info, config, data.data), stop_after)
 
 
-# -- the predictor ------------------------------------------------------------------------------
-@dataclass
-class TuneGenerator:
-    """A trained tune generator (what ``rnnkit.load`` returns for a tune run)."""
-
-    model: SequenceModel
-    vocab: Vocabulary
-    kinds: list[str]  # the conditions it knows (every kind of its training tunes)
-    meters: dict[str, list[str]]  # each kind's meters in its training tunes (data.tunes.kind_meters)
-    config: dict[str, Any]
-    step: int
-    meter_classes: list[str] | None = None  # the meters it is conditioned on (None: the kind alone)
-    meter_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # each kind's training tunes by meter
-    documents = True  # each sample is one whole tune, ended where the model ends it
-    default_length = 3000  # characters at most (the longest Nottingham tune has 1,352)
-
-    @property
-    def conditioned(self) -> bool:
-        return bool(self.model.config.num_conditions)
-
-    def kind(self, name: str) -> str:
-        """The kind ``name`` names (``jig`` or ``jigs``); another is an error listing the valid ones."""
-        found = find_kind(name, self.kinds) if isinstance(name, str) else None
-        if found is None:
-            raise RnnkitError(f"this model was not trained on {name!r} tunes; its kinds: {', '.join(self.kinds)}")
-        return found
-
-    def generate(self, condition: str | None = None, **kwargs: Any) -> str:
-        """One tune of the kind ``condition`` (see :meth:`sample_many`)."""
-        return self.sample_many(1, condition=condition, **kwargs)[0]
-
-    def sample_many(self, num_samples: int, prime: str = "", length: int | None = None, condition: str | None = None,
-                    end_of_document: bool = True, meter: str | None = None, **kwargs: Any) -> list[str]:
-        """``num_samples`` tunes, each started from the kind ``condition`` (required for a
-        conditioned model, refused by an unconditioned one) and ``prime``, ended where the model
-        writes the end mark (or after ``length`` characters); sampling options as
-        :func:`rnnkit.decoding.sampling.sample`. A model conditioned on the meter too writes in
-        ``meter`` (one it was trained on), or by default in one of the kind's meters
-        (:attr:`meters`), drawn for each tune as often as the kind's training tunes have it."""
-        kwargs["stop"] = kwargs.get("stop") or END
-        start = self._start(condition, num_samples, meter, kwargs.get("seed"))
-        texts = _sample(self.model, self.vocab, END + prime, self.default_length if length is None else length,
-                        num_samples=num_samples, **start, **kwargs)
-        return [prime + (t[:-1] if t.endswith(END) else t) for t in texts]
-
-    def stream(self, prime: str = "", length: int | None = None, condition: str | None = None,
-               end_of_document: bool = True, meter: str | None = None, **kwargs: Any) -> Iterator[str]:
-        """One tune as it is drawn: ``prime``, then character by character (see :meth:`sample_many`)."""
-        start = self._start(condition, 1, meter, kwargs.get("seed"))
-        kwargs["stop"] = kwargs.get("stop") or END
-        yield prime
-        for symbol in _stream(self.model, self.vocab, END + prime, self.default_length if length is None else length,
-                              **start, **kwargs):
-            if symbol == END:
-                return
-            yield symbol
-
-    def _start(self, condition: str | None, num_samples: int, meter: str | None = None,
-               seed: int | None = None) -> dict[str, Any]:
-        """How ``num_samples`` streams of the kind ``condition`` start: the sampler's ``state`` (None:
-        zeros) and, for a model that reads its condition at every step, its ``conditions``."""
-        if self.conditioned and condition is None:
-            raise RnnkitError(f"give the kind of tune to generate (--condition): one of {', '.join(self.kinds)}")
-        if not self.conditioned and condition is not None:
-            raise RnnkitError("this run was trained with --no-condition: it takes no --condition")
-        if meter is not None and self.meter_classes is None:
-            raise RnnkitError("this run was trained without the meter as a condition: it takes no --meter")
-        if condition is None:
-            return {"state": None}
-        kind = self.kinds.index(self.kind(condition))
-        ids = torch.full((num_samples,), kind, dtype=torch.long)
-        if self.meter_classes is not None:
-            meters = [self._meter(meter)] * num_samples if meter is not None else self.draw_meters(
-                self.kinds[kind], num_samples, seed)
-            ids = torch.stack([ids, torch.tensor([len(self.kinds) + self.meter_classes.index(m) for m in meters])], 1)
-        ids = ids.to(next(self.model.parameters()).device)
-        return {"state": self.model.initial_state(ids), "conditions": ids if self.model.config.condition_input else None}
-
-    def _meter(self, meter: str) -> str:
-        """``meter`` as the model knows it (``C`` and ``2/2`` are ``4/4``); another is an error listing them."""
-        name = COMMON_TIME.get(meter.strip(), meter.strip()) if isinstance(meter, str) else meter
-        known = [m for m in self.meter_classes or [] if m != OTHER_METER]
-        if name not in known:
-            raise RnnkitError(f"this model was not trained on tunes in {meter!r}; its meters: {', '.join(known)}")
-        return name
-
-    def draw_meters(self, kind: str, num_samples: int, seed: int | None = None) -> list[str]:
-        """A meter for each of ``num_samples`` tunes of ``kind``: one of the kind's :attr:`meters`,
-        as often as its training tunes have it; tune i's from ``seed + i``, as the sampler seeds its streams."""
-        meters = self.meters.get(kind) or [m for m in self.meter_classes or [] if m != OTHER_METER]
-        weights = [self.meter_counts.get(kind, {}).get(m, 0) for m in meters]
-        weights = weights if sum(weights) else [1] * len(meters)
-        rngs = [random.Random(seed + i) for i in range(num_samples)] if seed is not None else [random.Random()] * num_samples
-        return [rng.choices(meters, weights)[0] for rng in rngs]
-
-
+# -- the predictor (tune_generator.TuneGenerator) ------------------------------------------
 def load(run_dir: str, device: str = "cpu") -> TuneGenerator:
     """The kept weights of a tune run folder (its best ``valid_fit``, or lowest valid nats/char), for generation."""
     model, config, step = load_run_model(run_dir, ModelConfig, build_model, device)

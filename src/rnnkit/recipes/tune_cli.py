@@ -82,6 +82,10 @@ def train_from_args(args: argparse.Namespace) -> None:
         raise RnnkitError("--condition-at says where the kind enters: drop it with --no-condition")
     if args.no_condition and args.condition_meter:
         raise RnnkitError("--condition-meter adds the meter to the kind: drop it with --no-condition")
+    if args.no_condition and args.select_samples:
+        raise RnnkitError("--select-samples draws tunes of each kind: drop it with --no-condition")
+    if args.select_temperature is not None and not args.select_samples:
+        raise RnnkitError("--select-temperature is the temperature of --select-samples' draws: give --select-samples N")
     model = {**opt.given(args, MODEL_OPTIONS), **({"condition_input": args.condition_at == "every-step"}
                                                   if args.condition_at else {})}
     train = opt.train_settings(args, train_options(), new_run=True)
