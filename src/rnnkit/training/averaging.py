@@ -1,21 +1,26 @@
 """Weight averaging: an exponential moving average of the parameters, evaluated and kept instead of them.
 
-After every optimiser step ``average = decay * average + (1 - decay) * weights`` (Polyak averaging
-with a forgetting factor; its time constant is 1 / (1 - decay) steps). The trainer evaluates and
-keeps the averaged weights and trains the raw ones, so a checkpoint holds both.
+After optimiser step n (from 0) ``average = d * average + (1 - d) * weights`` with
+``d = min(decay, (1 + n) / (10 + n))`` (Polyak averaging with a forgetting factor; its time
+constant is 1 / (1 - decay) steps once d reaches decay). The ramp keeps the random initial weights
+out of the average of a short run: with d = 0.999 from the start they would still weigh 37% after
+1,000 steps. The trainer evaluates and keeps the averaged weights and trains the raw ones, so a
+checkpoint holds both.
 
 >>> from torch import nn
 >>> layer = nn.Linear(1, 1, bias=False)
->>> _ = nn.init.zeros_(layer.weight)
->>> avg = WeightAverage(layer, decay=0.5)
->>> for value in (4.0, 4.0):
+>>> _ = nn.init.constant_(layer.weight, 4.0)
+>>> avg = WeightAverage(layer, decay=0.25)
+>>> [round(avg.decay_at(n), 3) for n in (0, 1, 2, 100)]
+[0.1, 0.182, 0.25, 0.25]
+>>> for n, value in enumerate((4.0, 4.0, 8.0)):
 ...     _ = layer.weight.data.fill_(value)
-...     avg.update(layer)
+...     avg.update(layer, n)
 >>> with avg.applied(layer):
-...     float(layer.weight.detach())
-3.0
+...     float(layer.weight.detach())           # 0.25 * 4 + 0.75 * 8
+7.0
 >>> float(layer.weight.detach())
-4.0
+8.0
 """
 from __future__ import annotations
 
@@ -38,10 +43,14 @@ class WeightAverage:
         self.names = [name for name, _ in model.named_parameters()]
         self.values = [p.detach().clone() for _, p in model.named_parameters()]
 
+    def decay_at(self, n: int) -> float:
+        """The decay of update ``n`` (0 for the first): ``decay``, ramped up over the first steps."""
+        return min(self.decay, (1.0 + n) / (10.0 + n))
+
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """Move the average towards the model's weights now (after an optimiser step)."""
-        torch._foreach_lerp_(self.values, [p.detach() for p in model.parameters()], 1.0 - self.decay)
+    def update(self, model: nn.Module, n: int) -> None:
+        """Move the average towards the model's weights after optimiser step ``n`` (from 0)."""
+        torch._foreach_lerp_(self.values, [p.detach() for p in model.parameters()], 1.0 - self.decay_at(n))
 
     @contextmanager
     def applied(self, model: nn.Module) -> Iterator[None]:

@@ -231,7 +231,7 @@ class Trainer:
             group["lr"] = lr
         self.optimizer.step()
         if self.average is not None:
-            self.average.update(self.model)
+            self.average.update(self.model, self.step)
         self.state = new_state
         return total, count, True
 

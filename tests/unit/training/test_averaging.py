@@ -24,16 +24,19 @@ def test_the_average_is_the_moving_average_of_the_weights_after_each_step(tmp_pa
     torch.manual_seed(0)
     model = build_model(ModelConfig(vocab_size=7, num_outputs=7, **SMALL))
     ids = torch.randint(0, 7, (400,))
-    trainer = Trainer(model, StreamTask(ids, ids, 4, 8, 0), _cfg(max_steps=5), resolve_runtime("cpu", "fp32"), str(tmp_path))
+    trainer = Trainer(model, StreamTask(ids, ids, 4, 8, 0), _cfg(max_steps=5, average=0.2), resolve_runtime("cpu", "fp32"),
+                      str(tmp_path))
     expected = [p.detach().clone() for p in model.parameters()]
-    step = trainer.optimizer.step
+    step, decays = trainer.optimizer.step, [0.1, 2 / 11, 0.2, 0.2, 0.2]  # the ramp, then the decay
 
     def step_and_follow():
         step()
+        d = decays.pop(0)
         for e, p in zip(expected, model.parameters()):
-            e.mul_(0.8).add_(p.detach(), alpha=0.2)
+            e.mul_(d).add_(p.detach(), alpha=1 - d)
     trainer.optimizer.step = step_and_follow
     trainer.run()
+    assert not decays
     assert all(torch.allclose(a, e, atol=1e-6) for a, e in zip(trainer.average.values, expected))
     raw = [p.detach() for p in model.parameters()]
     assert not all(torch.equal(a, r) for a, r in zip(trainer.average.values, raw))  # the model trains the raw weights
