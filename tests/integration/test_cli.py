@@ -54,6 +54,8 @@ def test_train_then_sample_and_evaluate(trained):
     # The recipe's defaults: dropout 0.2, in force only after 3 passes (ramping over 2 more).
     assert config["model"]["dropout"] == 0.2
     assert (config["train"]["dropout_from"], config["train"]["dropout_ramp"]) == (3.0, 2.0)
+    # ... weight decay 0.3 and the weight average: the recipe's DEFAULT_TRAIN, not TrainConfig's own defaults
+    assert (config["train"]["weight_decay"], config["train"]["average"]) == (0.3, 0.999)
     out = rnnkit("sample", str(run), "--prime", "the ", "--length", "80", "--temperature", "0.8", "--top-k", "5", "--seed", "1")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("the ") and len(out.stdout) >= 84

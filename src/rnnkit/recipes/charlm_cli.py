@@ -14,6 +14,7 @@ import argparse
 import itertools
 import json
 import sys
+from dataclasses import replace
 from typing import Any, Callable, Iterator
 
 from ..configs import from_dict
@@ -21,7 +22,6 @@ from ..data.corpus import read_corpus
 from ..data.documents import END, join_documents, split_documents
 from ..decoding.sampling import check_sampling_args
 from ..errors import RnnkitError
-from ..training.schedule import TrainConfig
 from . import options as opt
 
 # -- command line -------------------------------------------------------------------------------
@@ -86,7 +86,7 @@ def _model_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def train_from_args(args: argparse.Namespace) -> None:
     """``rnnkit train charlm --out RUN ...``"""
-    from .charlm import DataConfig, train_charlm
+    from .charlm import DEFAULT_TRAIN, DataConfig, train_charlm
 
     data = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
     if args.prepared is not None:
@@ -95,7 +95,7 @@ def train_from_args(args: argparse.Namespace) -> None:
             raise RnnkitError(f"--data is prepared data: its corpus and split were fixed by rnnkit prepare "
                               f"(drop --{fixed[0].replace('_', '-')})")
     train = opt.train_settings(args, train_options(), new_run=True)
-    train_charlm(args.out, from_dict(DataConfig, data), _model_args(args), from_dict(TrainConfig, train))
+    train_charlm(args.out, from_dict(DataConfig, data), _model_args(args), replace(DEFAULT_TRAIN, **train))
 
 
 def resume_from_args(args: argparse.Namespace) -> None:
