@@ -18,7 +18,8 @@ Systems (each trains in its own subprocess, one after another, for the same wall
 * ``rnnkit``      - ``rnnkit train charlm`` with its default settings and ``--time-budget`` (and ``--lr`` from the search)
 * ``plain-bf16``  - the loop below: nn.Embedding + nn.LSTM 2x512 + nn.Linear under bf16 autocast, AdamW
   (betas 0.9/0.99, weight decay on matrices as rnnkit's default: 0.3, 0.01 before 2026-12-05), gradient
-  clipping 1.0, random 32 x 128 windows, and the same schedule as rnnkit: 50 warmup steps, then cosine decay to 5% of the rate at the budget
+  clipping 1.0, random 32 x 128 windows, and the same schedule as rnnkit: 50 warmup steps, then cosine decay
+  to 5% of the rate at the budget (rnnkit's moving average of the weights is its own, like its dropout schedule)
 * ``plain-fp32``  - the same loop without autocast (the only plain loop on a CPU without native bf16:
   oneDNN has no bf16 LSTM kernels there, and rnnkit's default is fp32 there too)
 * ``plain-bf16-dropout``, ``plain-fp32-dropout`` - the same loops with constant dropout 0.2 between the
@@ -77,6 +78,8 @@ def score_all(forward, encode, text: str) -> dict[str, float]:
 
 # ---- the plain reference loop (kept short and ordinary on purpose) ------------------------------
 PLAIN_WEIGHT_DECAY = 0.3  # rnnkit's default (recipes/charlm.py DEFAULT_TRAIN): the same optimiser settings
+
+
 class PlainLM(nn.Module):
     def __init__(self, vocab: int, hidden: int = 512, layers: int = 2, emb: int = 128, dropout: float = 0.0):
         super().__init__()
@@ -112,8 +115,8 @@ def run_plain(corpus: str, budget: float, bf16: bool, lr: float, batch: int = 32
     model = PlainLM(len(chars), dropout=dropout)
     matrices = [p for p in model.parameters() if p.dim() >= 2 and p is not model.emb.weight]
     others = [p for p in model.parameters() if not any(p is m for m in matrices)]
-    opt = torch.optim.AdamW([{"params": matrices, "weight_decay": PLAIN_WEIGHT_DECAY}, {"params": others, "weight_decay": 0.0}],
-                            lr=lr, betas=(0.9, 0.99))
+    groups = [{"params": matrices, "weight_decay": PLAIN_WEIGHT_DECAY}, {"params": others, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99))
     steps, start = 0, time.monotonic()
     while (elapsed := time.monotonic() - start) < budget:
         for group in opt.param_groups:

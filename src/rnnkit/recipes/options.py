@@ -56,8 +56,8 @@ def trainer_options(d: TrainConfig) -> list[Option]:
         ("--warmup-steps", "warmup_steps", non_negative_int, f"linear warmup steps (default {d.warmup_steps})"),
         ("--weight-decay", "weight_decay", non_negative, f"AdamW weight decay on matrices (default {d.weight_decay:g})"),
         ("--clip-norm", "clip_norm", positive_float, f"gradient-norm clipping threshold (default {d.clip_norm:g})"),
-        ("--average", "average", fraction, "evaluate and keep a moving average of the weights with this decay, "
-                                           f"e.g. 0.999; 0: off (default {d.average:g}{': off' if not d.average else ''})"),
+        ("--average", "average", fraction, "evaluate and keep a moving average of the weights with this decay, e.g. "
+                                           f"0.999; 0: off (default {d.average:g}{': off' if not d.average else ''})"),
         ("--max-steps", "max_steps", positive_int, "stop after this many steps in total"),
         ("--time-budget", "time_budget", positive_float, "stop after this many seconds of training in total"),
         ("--eval-interval", "eval_interval", non_negative,
