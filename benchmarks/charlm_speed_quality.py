@@ -18,8 +18,8 @@ Systems (each trains in its own subprocess, one after another, for the same wall
 * ``rnnkit``      - ``rnnkit train charlm`` with its default settings and ``--time-budget`` (and ``--lr`` from the search)
 * ``plain-bf16``  - the loop below: nn.Embedding + nn.LSTM 2x512 + nn.Linear under bf16 autocast, AdamW
   (betas 0.9/0.99, weight decay on matrices as rnnkit's default: 0.3, 0.01 before 2026-12-05), gradient
-  clipping 1.0, random 32 x 128 windows, and the same schedule as rnnkit: 50 warmup steps, then cosine decay
-  to 5% of the rate at the budget (rnnkit's moving average of the weights is its own, like its dropout schedule)
+  clipping 1.0, random 32 x 128 windows, the same schedule as rnnkit (50 warmup steps, then cosine decay
+  to 5% of the rate at the budget) and the same moving average of the weights (0.999, ramped up), scored with it
 * ``plain-fp32``  - the same loop without autocast (the only plain loop on a CPU without native bf16:
   oneDNN has no bf16 LSTM kernels there, and rnnkit's default is fp32 there too)
 * ``plain-bf16-dropout``, ``plain-fp32-dropout`` - the same loops with constant dropout 0.2 between the
@@ -77,7 +77,8 @@ def score_all(forward, encode, text: str) -> dict[str, float]:
 
 
 # ---- the plain reference loop (kept short and ordinary on purpose) ------------------------------
-PLAIN_WEIGHT_DECAY = 0.3  # rnnkit's default (recipes/charlm.py DEFAULT_TRAIN): the same optimiser settings
+PLAIN_WEIGHT_DECAY = 0.3  # rnnkit's defaults (recipes/charlm.py DEFAULT_TRAIN): the same optimiser settings
+PLAIN_AVERAGE = 0.999     # ... and the same moving average of the weights, ramped up as rnnkit's is
 
 
 class PlainLM(nn.Module):
@@ -117,6 +118,8 @@ def run_plain(corpus: str, budget: float, bf16: bool, lr: float, batch: int = 32
     others = [p for p in model.parameters() if not any(p is m for m in matrices)]
     groups = [{"params": matrices, "weight_decay": PLAIN_WEIGHT_DECAY}, {"params": others, "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99))
+    params = list(model.parameters())
+    average = [p.detach().clone() for p in params]
     steps, start = 0, time.monotonic()
     while (elapsed := time.monotonic() - start) < budget:
         for group in opt.param_groups:
@@ -131,8 +134,13 @@ def run_plain(corpus: str, budget: float, bf16: bool, lr: float, batch: int = 32
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(average, [p.detach() for p in params], 1 - min(PLAIN_AVERAGE, (1 + steps) / (10 + steps)))
         steps += 1
     elapsed = time.monotonic() - start
+    with torch.no_grad():
+        for p, a in zip(params, average):
+            p.copy_(a)  # scored with the averaged weights, as rnnkit is
     model.eval()
     return {**score_all(lambda x, s: model(x, s), encode, text), "chars_per_s": steps * batch * seq / elapsed,
             "steps": steps}
