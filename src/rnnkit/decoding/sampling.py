@@ -7,13 +7,15 @@ seed + i.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
 from ..data.vocab import Vocabulary
 from ..errors import RnnkitError
 from ..models.stepper import PRECISIONS, Stepper
+
+Feed = Callable[[torch.Tensor], torch.Tensor]  # symbol ids [B, T] -> the ids the model reads (see sample)
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
@@ -162,7 +164,7 @@ def resolve_precision(precision: str, device: torch.device, num_samples: int) ->
 def generate(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: int = 500, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None, num_samples: int = 1,
              precision: str = "auto", state: tuple[torch.Tensor, ...] | None = None,
-             conditions: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+             conditions: torch.Tensor | None = None, feed: Feed | None = None) -> Iterator[torch.Tensor]:
     """The symbols drawn after ``prime``, one step at a time: ids [num_samples] per step, at most
     ``length`` steps (a caller may stop earlier: nothing is computed past the last step it takes).
     Options as :func:`sample`; bad options raise at the first step."""
@@ -178,18 +180,19 @@ def generate(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length:
     ids = encode_prime(vocab, prime).to(device)
     stepper = Stepper(model, precision)
     uniforms = Uniforms(seed, num_samples, device)
-    logits = stepper.prime(ids[None, :].expand(num_samples, -1), state, conditions)
+    feed = feed or (lambda symbols: symbols)
+    logits = stepper.prime(feed(ids[None, :].expand(num_samples, -1)), state, conditions)
     for t in range(length):
         nxt = draw(logits, temperature, top_k, top_p, uniforms)
         yield nxt
         if t + 1 < length:
-            logits = stepper.step(nxt)
+            logits = stepper.step(feed(nxt[:, None])[:, 0])
 
 
 def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: int = 500, temperature: float = 1.0,
            top_k: int | None = None, top_p: float | None = None, seed: int | None = None, stop: str | None = None,
            num_samples: int = 1, precision: str = "auto", state: tuple[torch.Tensor, ...] | None = None,
-           conditions: torch.Tensor | None = None) -> list[str]:
+           conditions: torch.Tensor | None = None, feed: Feed | None = None) -> list[str]:
     """Generate ``num_samples`` continuations of ``prime`` (the prime itself is not returned).
 
     Each stream stops after ``length`` symbols or right after it writes ``stop`` (kept in the
@@ -201,13 +204,16 @@ def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: i
     :class:`~rnnkit.models.stepper.Matrix`), "fp32" is exact, "auto" (default) picks by
     :func:`resolve_precision`. ``state``: where each stream starts (each [num_layers, num_samples,
     H]; a conditioned model's ``initial_state``), None for zeros; ``conditions`` [num_samples]: the
-    classes a model built with ``condition_input`` adds to every input.
+    classes a model built with ``condition_input`` adds to every input. ``feed``: what the model
+    reads of the symbols it is given (the prime's ids [num_samples, T], then each step's [num_samples,
+    1]), called once on each in order; None: the symbols themselves (the tune recipe's adds each
+    one's place in the bar, ``ModelConfig.step_classes``).
     """
     chosen: list[torch.Tensor] = []
     texts = [""] * num_samples
     ends = [length] * num_samples
     steps = generate(model, vocab, prime, length, temperature, top_k, top_p, seed, num_samples, precision, state,
-                     conditions)
+                     conditions, feed)
     for t, nxt in enumerate(steps):
         chosen.append(nxt)
         if stop:  # per-stream text only when an end string must be found

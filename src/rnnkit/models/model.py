@@ -66,6 +66,10 @@ class ModelConfig:
     # With num_conditions: the condition's learnt vector is also added to the input of every step
     # (not only the initial state), so the choice need not survive a long stretch of the sequence.
     condition_input: bool = False
+    # Symbol input with one of this many classes beside each symbol (the tune recipe's place in the
+    # bar, data/bar_position.py): ids are symbol + vocab_size * class, read as the sum of the
+    # symbol's and the class's learnt vectors (PairEmbedding). 0: none.
+    step_classes: int = 0
 
     def validate(self) -> "ModelConfig":
         """Return self, or raise RnnkitError naming the first nonsense value."""
@@ -94,6 +98,11 @@ class ModelConfig:
             raise RnnkitError("direct connections are a tdnn option")
         if self.num_conditions < 0:
             raise RnnkitError(f"num_conditions must be >= 0, got {self.num_conditions}")
+        if self.step_classes < 0:
+            raise RnnkitError(f"step_classes must be >= 0, got {self.step_classes}")
+        if self.step_classes and (self.vocab_size is None or self.tie_weights or self.embedding_dropout):
+            raise RnnkitError("step_classes pair each input symbol with a class: it needs symbol input, "
+                              "without tie_weights or embedding-dropout")
         if self.condition_input and not self.num_conditions:
             raise RnnkitError("condition_input needs num_conditions")
         if self.num_conditions and (self.cell not in RNN_CELLS or self.bidirectional):
@@ -146,14 +155,41 @@ def class_vectors(table: nn.Embedding, conditions: torch.Tensor) -> torch.Tensor
     return rows.sum(dim=-2) if conditions.dim() == 2 else rows
 
 
+class PairEmbedding(nn.Module):
+    """ids = symbol + num_symbols * class [B, T] -> the symbol's vector plus the class's [B, T, D].
+    :attr:`weight` is the table of every pair, [num_classes * num_symbols, D], row ``id``: code
+    that folds an embedding into the next layer (the sampler's Stepper) reads it as one embedding.
+
+    >>> e = PairEmbedding(3, 2, 4)
+    >>> bool(torch.equal(e(torch.tensor([[1 + 3 * 1]])), e.weight[None, [4]]))
+    True
+    """
+
+    def __init__(self, num_symbols: int, num_classes: int, dim: int):
+        super().__init__()
+        self.num_symbols = num_symbols
+        self.symbols = nn.Embedding(num_symbols, dim)
+        self.classes = nn.Embedding(num_classes, dim)
+        nn.init.normal_(self.classes.weight, std=0.1)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return (self.classes.weight[:, None, :] + self.symbols.weight[None, :, :]).flatten(0, 1)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.symbols(ids % self.num_symbols) + self.classes(ids // self.num_symbols)
+
+
 class SequenceModel(nn.Module):
     """Input projection, encoder and a linear head; see the module docstring for shapes."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg.validate()
-        if cfg.vocab_size is not None:
-            self.input: nn.Module = nn.Embedding(cfg.vocab_size, cfg.embedding_dim)
+        if cfg.step_classes:
+            self.input: nn.Module = PairEmbedding(cfg.vocab_size, cfg.step_classes, cfg.embedding_dim)
+        elif cfg.vocab_size is not None:
+            self.input = nn.Embedding(cfg.vocab_size, cfg.embedding_dim)
         else:
             self.input = nn.Linear(cfg.input_size, cfg.embedding_dim)
         self.embedding_dropout = EmbeddingDropout(cfg.embedding_dropout, cfg.vocab_size or 1)

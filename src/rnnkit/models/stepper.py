@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .encoders import RecurrentEncoder, State
-from .model import class_vectors
+from .model import PairEmbedding, class_vectors
 
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -79,7 +79,7 @@ class Stepper:
         self.model, self.precision = model, precision
         enc = model.encoder
         self.fast = (isinstance(enc, RecurrentEncoder) and not enc.rnn.bidirectional
-                     and isinstance(model.input, nn.Embedding))
+                     and isinstance(model.input, (nn.Embedding, PairEmbedding)))
         self._state: State | None = None
         self._layers_state: list[list[torch.Tensor]] | None = None
         # A model with condition_input: the classes of the streams, and their first-layer rows (see prime).

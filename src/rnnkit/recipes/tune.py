@@ -36,6 +36,7 @@ from typing import Any, Sequence
 import torch
 
 from ..configs import from_dict, to_dict
+from ..data.bar_position import NUM_CLASSES, bar_classes
 from ..data.batching import Batch, SequenceBatches
 from ..data.documents import END
 from ..data.tunes import Tune, kind_meters, meter_of, music_of, read_tunes
@@ -80,7 +81,9 @@ class DataConfig:
 # than the collection's mix gives (README, "Tunes from one choice", where --balance is measured too).
 # 256 units and dropout 0.3, smaller and dropped out more than the char-LM: the 828 training tunes
 # of the Nottingham collection are 0.36M characters.
-DEFAULT_MODEL = dict(cell="lstm", embedding_dim=64, hidden_size=256, num_layers=2, dropout=0.3, condition_input=True)
+# Each input character is read with its place in the bar (data/bar_position.py; --no-bar-position: without).
+DEFAULT_MODEL = dict(cell="lstm", embedding_dim=64, hidden_size=256, num_layers=2, dropout=0.3, condition_input=True,
+                     step_classes=NUM_CLASSES)
 # Kept by the lowest valid nats/char. Keeping the weights whose generated tunes pass best
 # (--select-samples 50) did not do better in two 600-s runs and costs a seventh of the steps
 # (README, "Tunes from one choice").
@@ -139,21 +142,25 @@ def condition_of(tune: Tune, kinds: Sequence[str], meters: Sequence[str] | None)
 
 
 def examples(tunes: Sequence[Tune], vocab: Vocabulary, kinds: Sequence[str],
-             meters: Sequence[str] | None = None) -> list[tuple]:
+             meters: Sequence[str] | None = None, positions: bool = False) -> list[tuple]:
     """(end mark + tune [T], tune + end mark [T], None, condition) of each tune of a known kind
-    (:func:`condition_of`)."""
+    (:func:`condition_of`); with ``positions`` each input character's id is paired with its place in
+    the bar (``character + len(vocab) * class``, :func:`~rnnkit.data.bar_position.bar_classes`)."""
     out = []
     for tune in tunes:
         if tune.kind in kinds:
-            ids = torch.from_numpy(vocab.encode(END + tune.text + END))
-            out.append((ids[:-1], ids[1:], None, condition_of(tune, kinds, meters)))
+            text = END + tune.text + END
+            ids = torch.from_numpy(vocab.encode(text))
+            inputs = ids[:-1] + len(vocab) * torch.tensor(bar_classes(text[:-1])) if positions else ids[:-1]
+            out.append((inputs, ids[1:], None, condition_of(tune, kinds, meters)))
     return out
 
 
-def training_examples(train: Sequence[Tune], vocab: Vocabulary, kinds: Sequence[str],
-                      repeats: dict[str, int], meters: Sequence[str] | None = None) -> list[tuple]:
+def training_examples(train: Sequence[Tune], vocab: Vocabulary, kinds: Sequence[str], repeats: dict[str, int],
+                      meters: Sequence[str] | None = None, positions: bool = False) -> list[tuple]:
     """:func:`examples` of the training tunes, each kind's read ``repeats[kind]`` times (:func:`kind_repeats`)."""
-    return [e for t in train for e in examples([t], vocab, kinds, meters) for _ in range(repeats.get(t.kind, 1))]
+    return [e for t in train for e in examples([t], vocab, kinds, meters, positions)
+            for _ in range(repeats.get(t.kind, 1))]
 
 
 # -- the task -----------------------------------------------------------------------------------
@@ -180,6 +187,13 @@ class TuneTask(SequenceTask):
     def evaluate(self, model: torch.nn.Module, runtime: Any) -> dict[str, float]:
         result = super().evaluate(model, runtime)
         return {**result, **self.draw(model)} if self.draw is not None else result
+
+
+def tune_task(parts: dict, vocab: Vocabulary, kinds: list[str], meters: list[str] | None, info: dict,
+              train: TrainConfig, draw: Any, positions: bool) -> TuneTask:
+    """The :class:`TuneTask` of a split (``parts``), its examples as :func:`training_examples` makes them."""
+    return TuneTask(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"], meters, positions),
+                    examples(parts["valid"], vocab, kinds, meters, positions), train, draw)
 
 
 def fit_drawer(check: FitCheck, vocab: Vocabulary, kinds: list[str], meters: list[str] | None, parts: dict,
@@ -260,12 +274,12 @@ def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | Non
         "task": TASK, "model": to_dict(model_cfg), "train": to_dict(train), "data": to_dict(data), "corpus": info,
         "select": to_dict(check),
         "runtime": {"device": str(runtime.device), "precision": runtime.precision}})
-    log.info("tune: %s, %.2fM parameters, %s %s", (f"conditioned on {len(kinds)} kinds" + (
+    log.info("tune: %s%s, %.2fM parameters, %s %s", (f"conditioned on {len(kinds)} kinds" + (
         f" and {len(meters) - 1} meters" if meters else "")) if data.condition else "unconditioned",
+        ", reading each character's place in the bar" if model_cfg.step_classes else "",
         model.num_parameters() / 1e6, runtime.device, runtime.precision)
     draw = fit_drawer(check, vocab, kinds, meters, parts, info)
-    task = TuneTask(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"], meters),
-                    examples(parts["valid"], vocab, kinds, meters), train, draw)
+    task = tune_task(parts, vocab, kinds, meters, info, train, draw, model_cfg.step_classes > 0)
     return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
 
 
@@ -298,8 +312,7 @@ def resume_tune(out: str, model_overrides: dict[str, Any] | None = None,
     _, _, _, parts, info = _prepare(data, vocab, kinds, meters)
     check = from_dict(FitCheck, config.get("select", {"samples": 0}))  # runs made before it: by valid loss
     draw = fit_drawer(check, vocab, kinds, meters, parts, info)
-    task = TuneTask(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"], meters),
-                    examples(parts["valid"], vocab, kinds, meters), train, draw)
+    task = tune_task(parts, vocab, kinds, meters, info, train, draw, model_cfg.step_classes > 0)
     return resume_run(out, config, train, build_model(model_cfg), task, changed_digest(info, config, data.data), stop_after)
 
 

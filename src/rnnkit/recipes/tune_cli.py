@@ -1,7 +1,7 @@
 """The tune recipe's command line: ``train tune`` options and ``evaluate``; ``sample`` is the
 language models' shared command with ``--condition KIND``.
 
-    rnnkit train tune --data ABC_FOLDER --out runs/tunes [--no-condition | --condition-meter]
+    rnnkit train tune --data ABC_FOLDER --out runs/tunes [--no-condition | --condition-meter] [--no-bar-position]
     rnnkit evaluate runs/tunes [--split valid|test] [--samples 100] [--temperature 1.0] [--json]
 
 ``evaluate`` scores the run's held-out tunes (nats/char, each read from its own kind) and draws
@@ -54,6 +54,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--condition-at", choices=("state", "every-step"), default=None,
                    help="where the kind enters: the initial state only (the lecture's single input), "
                         "or that and every step's input (the default)")
+    p.add_argument("--no-bar-position", action="store_true",
+                   help="the net reads the characters alone, not with how full each one leaves the running bar "
+                        "(default: with it)")
     p.add_argument("--select-samples", type=opt.non_negative_int, default=None,
                    help="tunes drawn per kind at each evaluation; the run keeps the weights whose worst kind writes "
                         "the most new tunes that pass for it (default 0: keep the lowest valid loss)")
@@ -87,7 +90,8 @@ def train_from_args(args: argparse.Namespace) -> None:
     if args.select_temperature is not None and not args.select_samples:
         raise RnnkitError("--select-temperature is the temperature of --select-samples' draws: give --select-samples N")
     model = {**opt.given(args, MODEL_OPTIONS), **({"condition_input": args.condition_at == "every-step"}
-                                                  if args.condition_at else {})}
+                                                  if args.condition_at else {}),
+             **({"step_classes": 0} if args.no_bar_position else {})}
     train = opt.train_settings(args, train_options(), new_run=True)
     check = FitCheck(**{k: v for k, v in (("samples", args.select_samples), ("temperature", args.select_temperature))
                         if v is not None})
@@ -100,10 +104,10 @@ def resume_from_args(args: argparse.Namespace) -> None:
     from .tune import resume_tune
 
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
-    if (args.no_condition or args.condition_at or args.balance or args.condition_meter
+    if (args.no_condition or args.condition_at or args.balance or args.condition_meter or args.no_bar_position
             or args.select_samples is not None or args.select_temperature is not None):
         raise RnnkitError("--resume reads the run's own settings; drop --no-condition, --condition-meter, "
-                          "--condition-at, --balance, --select-samples and --select-temperature")
+                          "--condition-at, --balance, --no-bar-position, --select-samples and --select-temperature")
     resume_tune(args.resume, opt.given(args, MODEL_OPTIONS),
                 opt.patience(opt.train_settings(args, train_options(), new_run=False)))
 

@@ -36,7 +36,7 @@ def score_held_out(gen: Any, tunes: list) -> dict[str, float]:
     from ..data.batching import SequenceBatches
     from .tune import examples, read_conditions
 
-    items = examples(tunes, gen.vocab, gen.kinds, gen.meter_classes)
+    items = examples(tunes, gen.vocab, gen.kinds, gen.meter_classes, gen.model.config.step_classes > 0)
     total, count = 0.0, 0
     gen.model.eval()
     with torch.no_grad():

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 import torch
 
+from ..data.bar_position import BarPosition
 from ..data.documents import END
 from ..data.tunes import COMMON_TIME, find_kind
 from ..data.vocab import Vocabulary
@@ -24,6 +25,20 @@ from ..errors import RnnkitError
 from ..models.model import SequenceModel
 
 OTHER_METER = "?"  # the meter class of a tune without M:, or with a meter no training tune had
+
+
+class BarFeed:
+    """The sampler's ``feed`` for a net that reads each character's place in the bar
+    (``ModelConfig.step_classes``): one :class:`~rnnkit.data.bar_position.BarPosition` per stream,
+    told every character its stream reads, as the tune recipe's examples pair them in training."""
+
+    def __init__(self, vocab: Vocabulary, streams: int):
+        self.tokens, self.size = vocab.tokens, len(vocab)
+        self.readers = [BarPosition() for _ in range(streams)]
+
+    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+        classes = [[reader.read(self.tokens[i]) for i in row] for reader, row in zip(self.readers, ids.tolist())]
+        return ids + self.size * torch.tensor(classes, dtype=ids.dtype, device=ids.device)
 
 
 @dataclass
@@ -93,7 +108,7 @@ class TuneGenerator:
         if meter is not None and self.meter_classes is None:
             raise RnnkitError("this run was trained without the meter as a condition: it takes no --meter")
         if condition is None:
-            return {"state": None}
+            return {"state": None, "feed": BarFeed(self.vocab, num_samples) if self.model.config.step_classes else None}
         kind = self.kinds.index(self.kind(condition))
         ids = torch.full((num_samples,), kind, dtype=torch.long)
         if self.meter_classes is not None:
@@ -101,7 +116,8 @@ class TuneGenerator:
                 self.kinds[kind], num_samples, seed)
             ids = torch.stack([ids, torch.tensor([len(self.kinds) + self.meter_classes.index(m) for m in meters])], 1)
         ids = ids.to(next(self.model.parameters()).device)
-        return {"state": self.model.initial_state(ids), "conditions": ids if self.model.config.condition_input else None}
+        return {"state": self.model.initial_state(ids), "conditions": ids if self.model.config.condition_input else None,
+                "feed": BarFeed(self.vocab, num_samples) if self.model.config.step_classes else None}
 
     def _meter(self, meter: str) -> str:
         """``meter`` as the model knows it (``C`` and ``2/2`` are ``4/4``); another is an error listing them."""

@@ -1,0 +1,117 @@
+"""Where an ABC tune stands after each character: in its header, or how full its running bar is.
+
+A tune generator that reads this beside each character knows how much of the bar it has written
+(the tune recipe's ``ModelConfig.step_classes``), the metric position that symbolic music models
+give their nets (REMI's bar and position tokens, DeepBach's beat input), so it need not count
+durations itself to close a bar where the meter says. The count is :mod:`rnnkit.data.abc`'s own:
+the characters read so far are read the way :func:`~rnnkit.data.abc.check_tune` reads a whole
+tune, so a bar that :class:`BarPosition` calls full is one the checker accepts.
+
+Classes (:data:`NUM_CLASSES`): ``HEADER`` before ``K:`` and on a field line; ``NO_METER`` in a
+body without a meter; ``EMPTY`` at a bar's start; then 16 classes of a part-filled bar (its
+filled share in sixteenths), ``FULL`` and ``OVER``.
+
+>>> reader = BarPosition()
+>>> [reader.read(c) for c in "X:1\\nM:3/4\\nL:1/4\\nK:G\\n"][-1] == HEADER
+True
+>>> [reader.read(c) for c in "G2A|"] == [EMPTY + 1 + 5, EMPTY + 1 + 10, FULL, EMPTY]
+True
+"""
+from __future__ import annotations
+
+import copy
+
+from ..errors import RnnkitError
+from .abc import _FIELD, TuneCheck, _Bars, _Line, _set_field  # one reading of ABC for the checker and this
+from .documents import END
+
+HEADER, NO_METER, EMPTY = 0, 1, 2
+PARTS = 16  # a part-filled bar's share, in sixteenths: classes EMPTY + 1 ... EMPTY + PARTS
+FULL = EMPTY + PARTS + 1
+OVER = FULL + 1
+NUM_CLASSES = OVER + 1
+
+
+def _class_of(bars: _Bars) -> int:
+    if bars.meter is None:
+        return NO_METER
+    if bars.length == 0:
+        return EMPTY
+    if bars.length == bars.meter:
+        return FULL
+    if bars.length > bars.meter:
+        return OVER
+    return EMPTY + 1 + int(bars.length / bars.meter * PARTS)
+
+
+class BarPosition:
+    """Reads one tune a character at a time (:meth:`read`); :data:`~rnnkit.data.documents.END`
+    starts the next tune. A body line is read again from its start at each character (a bar's
+    notes can change meaning with the next character: ``A`` then ``A2``), from the state of the
+    bars where the line began; at the line's end that state moves on. Lines are short (tens of
+    characters), so a tune costs a few milliseconds."""
+
+    def __init__(self) -> None:
+        self._start_tune()
+
+    def _start_tune(self) -> None:
+        self.bars = _Bars(TuneCheck())
+        self.body = False  # past the K: field that ends the header
+        self.line = ""  # the current line so far
+        self.last = HEADER
+
+    def read(self, char: str) -> int:
+        """The class of the tune after ``char`` (and everything before it)."""
+        if char == END:
+            self._start_tune()
+        elif char == "\n":
+            self._end_line()
+        else:
+            self.line += char
+            self.last = self._partial()
+        return self.last
+
+    def _text(self) -> str:
+        return self.line.split("%", 1)[0].rstrip()
+
+    def _partial(self) -> int:
+        text = self._text()
+        if not self.body or _FIELD.match(text):
+            return HEADER
+        bars = self._copy()
+        _Line(text, bars).read()  # an error stops the reading: the bar stands where it stopped
+        return _class_of(bars)
+
+    def _end_line(self) -> None:
+        text, self.line = self._text(), ""
+        m = _FIELD.match(text)
+        if m:
+            try:
+                _set_field(m.group(1), m.group(2), self.bars)
+            except RnnkitError:
+                pass  # a bad field changes nothing (the checker rejects the tune)
+            self.body = self.body or m.group(1) == "K"
+        elif self.body:
+            bars = self._copy()
+            _Line(text, bars).read()
+            self.bars = bars
+        self.last = _class_of(self.bars) if self.body and not m else HEADER
+
+    def _copy(self) -> _Bars:
+        """The bars where the line began, to read the line into (the last note kept: ``>`` may stretch it)."""
+        bars = copy.copy(self.bars)
+        bars.key, bars.accidentals = dict(bars.key), dict(bars.accidentals)
+        bars.check = TuneCheck(events=list(self.bars.check.events[-1:]))
+        return bars
+
+
+def bar_classes(text: str) -> list[int]:
+    """:meth:`BarPosition.read`'s class after each character of ``text`` (from a tune's start).
+
+    >>> bar_classes("X:1\\nM:2/4\\nL:1/8\\nK:D\\nA2 B2|")[-6:] == [EMPTY + 1 + 4, EMPTY + 1 + 8, EMPTY + 1 + 8,
+    ...                                                          EMPTY + 1 + 12, FULL, EMPTY]
+    True
+    """
+    reader = BarPosition()
+    return [reader.read(c) for c in text]
+
