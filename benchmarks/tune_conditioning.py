@@ -4,9 +4,12 @@ writes, and do its bars add up? Against the same net trained without the conditi
     python benchmarks/tune_conditioning.py --data ../shared/data/nottingham_abc/ABC_cleaned \
         --budget 600 --samples 100 --temperatures 0.2,0.5,1.0 --seeds 1,1001 --out /tmp/tune-bench
 
-Five systems, each ``rnnkit train tune`` for the same budget, on the same split (seeded, by
+Systems, each ``rnnkit train tune`` for the same budget, on the same split (seeded, by
 tune: 80% train, 10% valid choosing the kept weights, 10% test): ``defaults`` (what a user gets:
-the kind sets the initial state and joins every step's input), ``meter`` (``--condition-meter``:
+the kind sets the initial state and joins every step's input, and each character is read with its
+place in the bar), ``reseeded`` and ``reseeded-3`` (the defaults with ``--seed 2`` and ``--seed
+3``: what varies from run to run), ``no-bar-position`` (``--no-bar-position``: the characters
+alone, the defaults before 2026-12-05's bar position), ``meter`` (``--condition-meter``:
 the tune's meter too, beside the kind; generation draws it from the kind's own meters),
 ``state-only`` (``--condition-at state``: the kind in the initial state alone, the lecture's
 single input, nothing more), ``balanced`` (``--balance``: the tunes of rare kinds read more
@@ -45,6 +48,9 @@ from rnnkit.recipes.tune_eval import check_generated, generation_report, score_h
 
 # name: (run folder, options of `rnnkit train tune` besides the defaults)
 SYSTEMS = {"defaults": ("defaults", []),
+           "reseeded": ("seed-2", ["--seed", "2"]),
+           "reseeded-3": ("seed-3", ["--seed", "3"]),
+           "no-bar-position": ("no-bar", ["--no-bar-position"]),
            "meter": ("meter", ["--condition-meter"]),
            "state-only": ("state", ["--condition-at", "state"]),
            "balanced": ("balanced", ["--balance"]),

@@ -13,6 +13,7 @@ import rnnkit
 from rnnkit.cli import main
 from rnnkit.data.tunes import meter_of, music_of, read_tunes
 from rnnkit.errors import RnnkitError
+from rnnkit.data.bar_position import NUM_CLASSES
 from rnnkit.recipes.tune import DataConfig, TuneGenerator, held_out, resume_tune, train_tune
 from rnnkit.recipes.tune_eval import SELECT_SEED, FitCheck, fit_metrics
 from rnnkit.training.metrics import read_metrics
@@ -144,16 +145,19 @@ def test_cli_select_flags(tmp_path, collection):
     assert set(last) >= {"valid_fit", "fit_jigs", "fit_waltzes"}
 
 
-@pytest.mark.parametrize("flags", [[], ["--condition-at", "state", "--balance", "--condition-meter"]])
+@pytest.mark.parametrize("flags", [[], ["--condition-at", "state", "--balance", "--condition-meter",
+                                         "--no-bar-position"]])
 def test_cli_train_records_where_the_kind_enters(tmp_path, collection, flags):
-    """By default the kind alone enters every step and every tune is read once a pass; the flags
-    change all three (2 kinds, and with the meter 3 more classes: 3/4, 6/8 and the one for any other)."""
+    """By default the kind alone enters every step, every tune is read once a pass and each
+    character with its place in the bar; the flags change all four (2 kinds, and with the meter 3
+    more classes: 3/4, 6/8 and the one for any other)."""
     run = tmp_path / "run"
     assert main(["train", "tune", "--data", collection, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS, *flags]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["condition_input"] == (not flags) and config["data"]["balance"] == bool(flags)
     assert config["data"]["meter"] == bool(flags)
     assert config["model"]["hidden_size"] == 64 and config["model"]["num_conditions"] == (5 if flags else 2)
+    assert config["model"]["step_classes"] == (0 if flags else NUM_CLASSES)
 
 
 def test_cli_sample_and_evaluate(trained, collection, capsys):
@@ -327,9 +331,29 @@ def test_a_model_reading_its_kind_at_every_step_is_trained_on_it(trained_every_s
     from rnnkit.recipes.tune import examples, held_out, read_conditions
 
     gen = rnnkit.load(str(trained_every_step))
-    batch = next(iter(SequenceBatches(examples(held_out(str(trained_every_step), "valid"), gen.vocab, gen.kinds), 4,
-                                      shuffle=False)))
+    tunes = held_out(str(trained_every_step), "valid")
+    batch = next(iter(SequenceBatches(examples(tunes, gen.vocab, gen.kinds, None, True), 4, shuffle=False)))
     with torch.no_grad():
         got, _ = read_conditions(gen.model, batch, None)
         start_only, _ = gen.model(batch.inputs, batch.lengths, gen.model.initial_state(batch.conditions))
     assert (got - start_only).abs().max() > 1e-3
+
+
+def test_generation_reads_each_character_in_the_place_training_gave_it(trained_every_step):
+    """The sampler's feed (BarFeed: the prime, then one drawn character at a time, one reader per
+    stream) pairs each character with the class the training examples pair it with."""
+    from rnnkit.data.documents import END
+    from rnnkit.recipes.tune import examples
+    from rnnkit.recipes.tune_generator import BarFeed
+
+    gen = rnnkit.load(str(trained_every_step))
+    assert gen.model.config.step_classes == NUM_CLASSES
+    tunes = held_out(str(trained_every_step), "valid")[:2]
+    want = [e[0] for e in examples(tunes, gen.vocab, gen.kinds, None, True)]
+    assert all(len(set((w // len(gen.vocab)).tolist())) > 5 for w in want)  # header, empty, part-filled, full
+    texts = [END + t.text for t in tunes]
+    n = min(len(t) for t in texts)
+    ids = torch.stack([torch.from_numpy(gen.vocab.encode(t[:n])) for t in texts])  # 2 streams
+    feed = BarFeed(gen.vocab, 2)
+    got = torch.cat([feed(ids[:, :3])] + [feed(ids[:, t:t + 1]) for t in range(3, n)], 1)
+    assert torch.equal(got, torch.stack([w[:n] for w in want]))

@@ -27,7 +27,7 @@ from fractions import Fraction
 from ..errors import RnnkitError
 
 _FIELD = re.compile(r"^([A-Za-z]):(.*)$")
-_NOTE = re.compile(r"(\^{1,2}|_{1,2}|=)?([A-Ga-gzx])([',]*)(\d*)((?:/\d*)*)")
+_NOTE = re.compile(r"(\^{1,2}|_{1,2}|=)?([A-Ga-gzx])([',]*)(\d*)((?:/(?:[1-9]\d*)?)*)")  # /0 is not ABC
 _BAR = re.compile(r":*\|+\]?:*|\[\||::+|:\]")
 _ENDING = re.compile(r"\[?\d+(?:[,-]\d+)*")
 _DECORATION = set(".~HLMOPSTuvJR")
@@ -98,7 +98,8 @@ class _Bars:
 
     def _in_meter_units(self, length: Fraction) -> str:
         """5/8 in 6/8 time as '5/8', in 3/4 time as '5/8' too (a quarter is 2/8): the meter's denominator when it can."""
-        den = int(self.meter_text.split("/")[1]) if "/" in self.meter_text else self.meter.denominator
+        m = re.match(r"\d+/(\d+)", self.meter_text)
+        den = int(m.group(1)) if m else self.meter.denominator
         n = length * den
         return f"{n.numerator}/{den}" if n.denominator == 1 else str(length)
 
@@ -295,7 +296,7 @@ class _Line:
         return None
 
     def tuplet_or_slur(self) -> None:
-        m = re.match(r"\((\d)(?::(\d*))?(?::(\d*))?", self.line[self.i:])
+        m = re.match(r"\(([1-9])(?::(\d*))?(?::(\d*))?", self.line[self.i:])
         if not m:
             self.i += 1  # a slur
             return
@@ -336,7 +337,7 @@ class _Line:
         notes = list(_NOTE.finditer(line, self.i + 1, j))
         if not notes or "".join(x.group(0) for x in notes) != re.sub(r"[\s-]", "", line[self.i + 1:j]):
             return f"bad chord {line[self.i:j + 1]!r}"
-        m = re.match(r"(\d*)((?:/\d*)*)", line[j + 1:])
+        m = re.match(r"(\d*)((?:/(?:[1-9]\d*)?)*)", line[j + 1:])
         self.i = j + 1 + m.end()
         pitches = tuple(p for x in notes if (p := self.bars.pitch(x.group(1), x.group(2), x.group(3))) is not None)
         self.add(_multiplier(notes[0].group(4), notes[0].group(5)) * _multiplier(m.group(1), m.group(2)), pitches)

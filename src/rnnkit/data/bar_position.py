@@ -44,12 +44,30 @@ def _class_of(bars: _Bars) -> int:
     return EMPTY + 1 + int(bars.length / bars.meter * PARTS)
 
 
+class _Reader(_Line):
+    """A body line's reader that marks where it can go on from: after a bar line that the next
+    character shows is complete (not ``|1,`` that ``2`` would extend), with the state it had there."""
+
+    def __init__(self, line: str, bars: _Bars, mark: tuple | None = None):
+        super().__init__(line, bars)
+        self.mark = mark
+        if mark is not None:
+            self.i, self.pending, tuplet, self.after_note = mark[0], mark[2], mark[3], mark[4]
+            self.tuplet = list(tuplet)
+
+    def bar_line(self) -> str | None:
+        error = super().bar_line()
+        if error is None and self.i < len(self.line) and self.line[self.i] not in ",-":
+            self.mark = (self.i, _copy(self.bars), self.pending, list(self.tuplet), self.after_note)
+        return error
+
+
 class BarPosition:
     """Reads one tune a character at a time (:meth:`read`); :data:`~rnnkit.data.documents.END`
-    starts the next tune. A body line is read again from its start at each character (a bar's
-    notes can change meaning with the next character: ``A`` then ``A2``), from the state of the
-    bars where the line began; at the line's end that state moves on. Lines are short (tens of
-    characters), so a tune costs a few milliseconds."""
+    starts the next tune. A body line is read again at each character (a note's length can change
+    with the next character: ``A`` then ``A2``), from its last complete bar line (the state there
+    kept), or from its start with the bars where the line began; at the line's end that state
+    moves on. A bar is short (about ten characters), so a tune costs about a millisecond."""
 
     def __init__(self) -> None:
         self._start_tune()
@@ -58,6 +76,7 @@ class BarPosition:
         self.bars = _Bars(TuneCheck())
         self.body = False  # past the K: field that ends the header
         self.line = ""  # the current line so far
+        self.mark: tuple | None = None  # where the current line's reading can go on from (_Reader)
         self.last = HEADER
 
     def read(self, char: str) -> int:
@@ -74,16 +93,22 @@ class BarPosition:
     def _text(self) -> str:
         return self.line.split("%", 1)[0].rstrip()
 
+    def _read(self, text: str) -> _Bars:
+        """The bars after ``text``, the current line so far (an error stops the reading: the bar
+        stands where it stopped)."""
+        reader = _Reader(text, _copy(self.mark[1] if self.mark else self.bars), self.mark)
+        reader.read()
+        self.mark = reader.mark
+        return reader.bars
+
     def _partial(self) -> int:
         text = self._text()
         if not self.body or _FIELD.match(text):
             return HEADER
-        bars = self._copy()
-        _Line(text, bars).read()  # an error stops the reading: the bar stands where it stopped
-        return _class_of(bars)
+        return _class_of(self._read(text))
 
     def _end_line(self) -> None:
-        text, self.line = self._text(), ""
+        text = self._text()
         m = _FIELD.match(text)
         if m:
             try:
@@ -92,17 +117,17 @@ class BarPosition:
                 pass  # a bad field changes nothing (the checker rejects the tune)
             self.body = self.body or m.group(1) == "K"
         elif self.body:
-            bars = self._copy()
-            _Line(text, bars).read()
-            self.bars = bars
+            self.bars = self._read(text)
+        self.line, self.mark = "", None
         self.last = _class_of(self.bars) if self.body and not m else HEADER
 
-    def _copy(self) -> _Bars:
-        """The bars where the line began, to read the line into (the last note kept: ``>`` may stretch it)."""
-        bars = copy.copy(self.bars)
-        bars.key, bars.accidentals = dict(bars.key), dict(bars.accidentals)
-        bars.check = TuneCheck(events=list(self.bars.check.events[-1:]))
-        return bars
+
+def _copy(bars: _Bars) -> _Bars:
+    """A copy of ``bars`` to read on into (the last note kept: ``>`` may stretch it)."""
+    out = copy.copy(bars)
+    out.key, out.accidentals = dict(bars.key), dict(bars.accidentals)
+    out.check = TuneCheck(events=list(bars.check.events[-1:]))
+    return out
 
 
 def bar_classes(text: str) -> list[int]:

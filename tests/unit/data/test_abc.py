@@ -30,6 +30,11 @@ BAD = {
     "music in the header": ("X:1\nM:6/8\nGAB|\nK:G\nGAB|\n", "music before the K: field"),
     "no key": ("X:1\nM:6/8\nL:1/8\n", "no K: field"),
     "a bad meter": (tune("GAB cde|", meter="six"), "bad meter (M:)"),
+    # Text a generator writes: each once raised ZeroDivisionError or ValueError instead of failing the tune.
+    "a note divided by zero": (tune("gdB G/0Bd|"), "unexpected '0'"),
+    "a tuplet of zero notes": (tune("(0gdB GBd|"), "unexpected '0'"),
+    "a chord divided by zero": (tune("[GB]/0 GBd|"), "unexpected '0'"),
+    "a long bar in a meter with words after it": (tune("[M:6/8 x]gdB GBda|"), "bar 1 lasts 7/8, the meter 6/8 x"),
 }
 
 

@@ -144,3 +144,35 @@ def test_uniforms_do_not_depend_on_the_block_size():
     b = Uniforms(1, 3, block=5)
     for _ in range(7):
         assert torch.equal(a.next(), b.next())
+
+
+def test_the_feed_decides_what_the_model_reads():
+    """``feed`` turns the prime and then each drawn symbol into what the model reads (the tune
+    recipe pairs each character with its place in the bar): greedy sampling through it is the
+    greedy loop that reads the whole fed sequence through the model's forward at each step."""
+    torch.manual_seed(0)
+    vocab = Vocabulary.build_chars("abcdefgh \n;")
+    size = len(vocab)
+    model = build_model(ModelConfig(vocab_size=size, num_outputs=size, embedding_dim=8, hidden_size=16,
+                                    step_classes=3)).eval()
+    with torch.no_grad():
+        model.input.classes.weight.mul_(20)  # classes that change what is drawn
+    calls = []
+
+    def feed(ids):
+        calls.append(tuple(ids.shape))
+        return ids + size * (ids % 3)  # each symbol's class: its id mod 3
+
+    got = sample(model, vocab, "ab", 12, temperature=0, feed=feed, precision="fp32")[0]
+    ids = [int(i) for i in vocab.encode("ab")]
+    with torch.no_grad():
+        for _ in range(12):
+            x = torch.tensor(ids)
+            ids.append(int(model((x + size * (x % 3))[None])[0][0, -1].argmax()))
+    assert got == vocab.decode(ids[2:])
+    assert calls == [(1, 2)] + [(1, 1)] * 11
+    with torch.no_grad():
+        plain = [int(i) for i in vocab.encode("ab")]
+        for _ in range(12):
+            plain.append(int(model(torch.tensor(plain)[None])[0][0, -1].argmax()))
+    assert plain != ids  # the classes mattered: a sampler that ignored the feed would fail above

@@ -113,3 +113,32 @@ def test_stepper_adds_the_condition_to_every_input_as_the_model_does(cell):
     got = [stepper.prime(ids[:, :1], start, conditions)]
     got += [stepper.step(ids[:, t]) for t in range(1, 12)]
     torch.testing.assert_close(torch.stack(got, 1), want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_stepper_reads_each_symbols_step_class_as_the_model_does(cell):
+    """ids = symbol + vocab_size * class (the tune recipe's place in the bar): the model reads the
+    symbol's vector plus the class's; the stepper's folded table (PairEmbedding.weight) gives the
+    whole-sequence model's logits (fp32, to float rounding), on its fast path."""
+    torch.manual_seed(2)
+    model = build_model(ModelConfig(vocab_size=7, num_outputs=7, embedding_dim=5, hidden_size=8, num_layers=2,
+                                    cell=cell, step_classes=4)).eval()
+    with torch.no_grad():
+        model.input.classes.weight.mul_(10)  # classes that matter
+    symbols, classes = torch.randint(0, 7, (3, 12)), torch.randint(0, 4, (3, 12))
+    ids = symbols + 7 * classes
+    with torch.no_grad():
+        want, _ = model(ids)
+        plain, _ = model(symbols)
+    assert (want - plain).abs().max() > 1e-2  # far beyond the tolerance below: a stepper ignoring it fails
+    stepper = Stepper(model)
+    assert stepper.fast
+    got = [stepper.prime(ids[:, :1])] + [stepper.step(ids[:, t]) for t in range(1, 12)]
+    torch.testing.assert_close(torch.stack(got, 1), want, atol=1e-5, rtol=0)
+
+
+def test_step_classes_need_plain_symbol_input():
+    for bad in (dict(input_size=3), dict(vocab_size=5, tie_weights=True, embedding_dim=8),
+                dict(vocab_size=5, embedding_dropout=0.1)):
+        with pytest.raises(RnnkitError, match="step_classes pair each input symbol"):
+            ModelConfig(num_outputs=5, hidden_size=8, step_classes=3, **bad).validate()
