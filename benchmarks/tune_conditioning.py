@@ -21,7 +21,8 @@ average of the weights is evaluated and kept), and each of the last two again wi
 with at least 30 training tunes, a conditioned model writes ``--samples`` tunes of that kind; the
 unconditioned one writes ``--samples`` tunes in all, and its share for a kind counts those that
 would pass for it. A tune passes when its meter is one of the kind's (those of at least 10% of the
-kind's training tunes) and every bar adds up by rnnkit's strict ABC checker (``data/abc.py``).
+kind's training tunes), every bar adds up by rnnkit's strict ABC checker (``data/abc.py``), and
+it ends: a tune the sampler cut off at its length limit (3,000 characters) fails, whatever its bars.
 Tunes whose music is a training tune's are counted too (copies). Each temperature is sampled
 with each of ``--seeds`` (stream i of seed s is the one-stream sample of seed s + i, so seeds
 close together share tunes: keep them far apart). The real test tunes of each kind go through
@@ -110,7 +111,9 @@ def main() -> None:
             entry["generated"][temperature] = {seed: generation_report(gen, args.samples, args.min_tunes, temperature,
                                                                        seed, known) for seed in seeds}
             for seed, report in entry["generated"][temperature].items():
-                shares = ", ".join(f"{k} {100 * r['both']:.0f}% (copies {100 * r['copied']:.0f}%)"
+                shares = ", ".join(f"{k} {100 * r['both']:.0f}% (meter {100 * r['meter_fits']:.0f}%, bars "
+                                   f"{100 * r['bars_add_up']:.0f}%, ended {100 * r['ended']:.0f}%, copies "
+                                   f"{100 * r['copied']:.0f}%)"
                                    for k, r in report.items())
                 print(f"{name} T={temperature} seed {seed}: {shares}", flush=True)
         results["systems"][name] = entry
@@ -118,7 +121,7 @@ def main() -> None:
     print(f"\nNottingham tunes, {args.budget:.0f} s of training each; test nats/char (steps, kept step): "
           + ", ".join(f"{n} {e['held_out']['nats_per_char']:.4f} ({e['steps']}, {e['kept_step']})"
                       for n, e in results["systems"].items()))
-    print("\nShare of generated tunes whose meter fits the kind and whose bars all add up "
+    print("\nShare of generated tunes whose meter fits the kind, whose bars all add up and that end "
           f"({args.samples} per kind conditioned, {args.samples} in all unconditioned), seeds {args.seeds}:\n")
     print("| kind (meter) | training tunes | " + " | ".join(f"{s} T={t}" for s in runs for t in temps)
           + " | real test tunes |")

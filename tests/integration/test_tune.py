@@ -188,8 +188,24 @@ def test_generated_tunes_are_checked_for_meter_and_bars():
     retitled = good.replace("X:1", "X:9\nT:Another name")
     fresh = "X:4\nM:3/4\nL:1/4\nK:G\n|:BAG|edc:|\n"
     r = check_generated([good, long_bar, jig, "not a tune", retitled, fresh], ["3/4"], known=frozenset(["|:GAB|cde:|"]))
-    assert r == pytest.approx({"samples": 6, "meter_fits": 4 / 6, "bars_add_up": 4 / 6, "both": 3 / 6,
+    assert r == pytest.approx({"samples": 6, "meter_fits": 4 / 6, "bars_add_up": 4 / 6, "ended": 1.0, "both": 3 / 6,
                                "distinct": 5 / 6, "copied": 2 / 6, "new_and_both": 1 / 6})
+    # A tune the sampler cut off passes nothing, however good its bars: it is not a whole tune.
+    cut = check_generated([good, fresh], ["3/4"], known=frozenset(["|:GAB|cde:|"]), ended=[True, False])
+    assert (cut["bars_add_up"], cut["ended"], cut["both"], cut["new_and_both"]) == (1.0, 0.5, 0.5, 0.0)
+
+
+def test_a_tune_the_sampler_cut_off_did_not_end(trained_every_step):
+    """draw_tunes: a tune of the length limit never wrote its end mark; shorter ones did."""
+    from rnnkit.recipes.tune_eval import draw_tunes
+
+    gen = rnnkit.load(str(trained_every_step))
+    gen.default_length = 30  # too short for any tune of the collection
+    tunes, ended = draw_tunes(gen, 3, "jigs", 0.5, 1)
+    assert [len(t) for t in tunes] == [30] * 3 and ended == [False] * 3
+    gen.default_length = 3000
+    tunes, ended = draw_tunes(gen, 3, "jigs", 0.5, 1)
+    assert all(len(t) < 3000 for t in tunes) and ended == [True] * 3
 
 
 def test_evaluate_counts_copies_of_training_tunes(tmp_path, capsys):

@@ -9,13 +9,15 @@ kind (:mod:`rnnkit.data.tunes`: ``jigs``, ``reels``, ``waltzes``, ``hornpipe``, 
 recurrent net's initial state (``ModelConfig.num_conditions``, :meth:`SequenceModel.initial_state`)
 and, by default, joins every step's input (``--condition-at state``: the initial state alone);
 from there a character LSTM writes the tune, header included (``M:`` meter, ``K:`` key), one
-character fed back at a time, until it writes the end mark. With ``--condition-meter`` the tune's
-meter is a second condition beside its kind (their vectors summed): a kind such as the Ashover
-tunes comes in several meters, and a bar must add up to the meter the tune wrote. Generation then
-draws the meter from the kind's own (as often as its training tunes have each) unless one is asked
-for (``sample --meter 3/4``). ``--no-condition`` trains the same
-net from a zero state on the same tunes: the unconditioned model to compare with. ``--balance``
-reads the tunes of rare kinds more often in each pass (:func:`kind_repeats`).
+character fed back at a time, until it writes the end mark. Each character is read with its place
+in the bar (:mod:`rnnkit.data.bar_position`: in the header, or how full it leaves the running bar,
+counted as the ABC checker counts; ``--no-bar-position``: the characters alone). With
+``--condition-meter`` the tune's meter is a second condition beside its kind (their vectors
+summed): a kind such as the Ashover tunes comes in several meters, and a bar must add up to the
+meter the tune wrote. Generation then draws the meter from the kind's own (as often as its
+training tunes have each) unless one is asked for (``sample --meter 3/4``). ``--no-condition``
+trains the same net from a zero state on the same tunes: the unconditioned model to compare with.
+``--balance`` reads the tunes of rare kinds more often in each pass (:func:`kind_repeats`).
 
 Tunes are split by a seeded shuffle into train, valid and test; each is read after an end mark
 (the start symbol) and trained to end with one. The run keeps the weights of its lowest valid

@@ -6,9 +6,10 @@ language models' shared command with ``--condition KIND``.
 
 ``evaluate`` scores the run's held-out tunes (nats/char, each read from its own kind) and draws
 ``--samples`` tunes of every kind with at least ``--min-tunes`` training tunes, counting the
-share whose meter is one of the kind's (its training tunes' meters, ``data.tunes.kind_meters``)
-and whose every bar adds up (``data.abc.check_tune``). An unconditioned run draws ``--samples``
-tunes in all, and each kind's share counts those of them that would pass for that kind.
+share whose meter is one of the kind's (its training tunes' meters, ``data.tunes.kind_meters``),
+whose every bar adds up (``data.abc.check_tune``) and that end (the net writes the end mark). An
+unconditioned run draws ``--samples`` tunes in all, and each kind's share counts those of them
+that would pass for that kind.
 """
 from __future__ import annotations
 
@@ -142,7 +143,8 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
           f"({result['bits_per_char']:.4f} bits/char)")
     for kind, r in result["generated"].items():
         print(f"{kind:>12}: {r['samples']} generated, meter {'/'.join(r['meters'])} {100 * r['meter_fits']:.0f}%, "
-              f"bars add up {100 * r['bars_add_up']:.0f}%, both {100 * r['both']:.0f}%; "
+              f"bars add up {100 * r['bars_add_up']:.0f}%, ended {100 * r['ended']:.0f}%, "
+              f"all three {100 * r['both']:.0f}%; "
               f"distinct {100 * r['distinct']:.0f}%, copies of training tunes {100 * r['copied']:.0f}%")
 
 

@@ -1,7 +1,8 @@
 """The tune recipe's evaluation: held-out nats/char, and generated tunes checked against their kind.
 
 A generated tune passes for a kind when its meter is one of the kind's (its training tunes'
-meters, ``data.tunes.kind_meters``) and its every bar adds up (``data.abc.check_tune``).
+meters, ``data.tunes.kind_meters``), its every bar adds up (``data.abc.check_tune``) and it
+ends (the net writes the end mark before the sampler's length limit).
 :func:`generation_report` counts that share per kind (``rnnkit evaluate``); :func:`fit_metrics`
 turns it into the number a run trained with ``--select-samples N`` keeps its weights by: the
 worst kind's share of new tunes that pass (``valid_fit``), drawn cool and from a fixed seed at
@@ -49,21 +50,34 @@ def score_held_out(gen: Any, tunes: list) -> dict[str, float]:
             "bits_per_char": total / max(count, 1) / math.log(2)}
 
 
-def check_generated(tunes: list[str], meters: list[str], known: frozenset[str] = frozenset()) -> dict[str, float]:
-    """Shares of ``tunes`` whose meter is one of ``meters``, whose bars all add up, and both; of
-    distinct tunes, of tunes whose music (``data.tunes.music_of``) is in ``known`` (copied), and of
-    those that pass both checks and are no copy (``new_and_both``: what model selection counts)."""
+def check_generated(tunes: list[str], meters: list[str], known: frozenset[str] = frozenset(),
+                    ended: list[bool] | None = None) -> dict[str, float]:
+    """Shares of ``tunes`` whose meter is one of ``meters``, whose bars all add up, that ended (the
+    net wrote the end mark; ``ended``, None: all of them, as real tunes do), and that pass all three
+    (``both``: the meter and the bars of a whole tune); of distinct tunes, of tunes whose music
+    (``data.tunes.music_of``) is in ``known`` (copied), and of those that pass and are no copy
+    (``new_and_both``: what model selection counts). A tune the sampler cut off at its length
+    limit can still have bars that add up (the last bar may be short at a tune's end): it is
+    not a whole tune, and fails."""
     from ..data.abc import check_tune
     from ..data.tunes import meter_of, music_of
 
-    fits = [meter_of(t) in meters for t in tunes]
-    valid = [check_tune(t).valid for t in tunes]
+    ended = [True] * len(tunes) if ended is None else ended
+    passes = [meter_of(t) in meters and check_tune(t).valid and e for t, e in zip(tunes, ended)]
     music = [music_of(t) for t in tunes]
     n = max(len(tunes), 1)
-    return {"samples": len(tunes), "meter_fits": sum(fits) / n, "bars_add_up": sum(valid) / n,
-            "both": sum(f and v for f, v in zip(fits, valid)) / n, "distinct": len(set(music)) / n,
-            "copied": sum(m in known for m in music) / n,
-            "new_and_both": sum(f and v and m not in known for f, v, m in zip(fits, valid, music)) / n}
+    return {"samples": len(tunes), "meter_fits": sum(meter_of(t) in meters for t in tunes) / n,
+            "bars_add_up": sum(check_tune(t).valid for t in tunes) / n, "ended": sum(ended) / n,
+            "both": sum(passes) / n, "distinct": len(set(music)) / n, "copied": sum(m in known for m in music) / n,
+            "new_and_both": sum(p and m not in known for p, m in zip(passes, music)) / n}
+
+
+def draw_tunes(gen: Any, samples: int, kind: str | None, temperature: float, seed: int) -> tuple[list[str], list[bool]]:
+    """``samples`` tunes of ``kind`` (None: unconditioned) and whether each ended: a tune the
+    sampler stopped at its length limit (``gen.default_length`` characters) never wrote its end
+    mark, and one that did is shorter (the mark is cut off)."""
+    tunes = gen.sample_many(samples, condition=kind, temperature=temperature, seed=seed)
+    return tunes, [len(t) < gen.default_length for t in tunes]
 
 
 def generation_report(gen: Any, samples: int, min_tunes: int, temperature: float, seed: int,
@@ -74,10 +88,11 @@ def generation_report(gen: Any, samples: int, min_tunes: int, temperature: float
     out: dict[str, Any] = {}
     if samples == 0 or not kinds:
         return out
-    drawn = None if gen.conditioned else gen.sample_many(samples, temperature=temperature, seed=seed)
+    drawn = None if gen.conditioned else draw_tunes(gen, samples, None, temperature, seed)
     for kind in kinds:
-        tunes = gen.sample_many(samples, condition=kind, temperature=temperature, seed=seed) if gen.conditioned else drawn
-        out[kind] = {"meters": gen.meters.get(kind, []), **check_generated(tunes, gen.meters.get(kind, []), known)}
+        tunes, ended = draw_tunes(gen, samples, kind, temperature, seed) if gen.conditioned else drawn
+        meters = gen.meters.get(kind, [])
+        out[kind] = {"meters": meters, **check_generated(tunes, meters, known, ended)}
     return out
 
 
