@@ -83,7 +83,9 @@ class DataConfig:
 # than the collection's mix gives (README, "Tunes from one choice", where --balance is measured too).
 # 256 units and dropout 0.3, smaller and dropped out more than the char-LM: the 828 training tunes
 # of the Nottingham collection are 0.36M characters.
-# Each input character is read with its place in the bar (data/bar_position.py; --no-bar-position: without).
+# Each input character is read with its place in the bar (data/bar_position.py; --no-bar-position: without):
+# in three 600-s runs 88-100% of the generated tunes' bars add up against 70-94% without it, and test
+# loss is 0.005-0.007 nats/char lower (README, "Tunes from one choice").
 DEFAULT_MODEL = dict(cell="lstm", embedding_dim=64, hidden_size=256, num_layers=2, dropout=0.3, condition_input=True,
                      step_classes=NUM_CLASSES)
 # Kept by the lowest valid nats/char. Keeping the weights whose generated tunes pass best
