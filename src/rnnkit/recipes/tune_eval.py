@@ -63,11 +63,12 @@ def check_generated(tunes: list[str], meters: list[str], known: frozenset[str] =
     from ..data.tunes import meter_of, music_of
 
     ended = [True] * len(tunes) if ended is None else ended
-    passes = [meter_of(t) in meters and check_tune(t).valid and e for t, e in zip(tunes, ended)]
+    fits = [meter_of(t) in meters for t in tunes]
+    valid = [check_tune(t).valid for t in tunes]
+    passes = [f and v and e for f, v, e in zip(fits, valid, ended)]
     music = [music_of(t) for t in tunes]
     n = max(len(tunes), 1)
-    return {"samples": len(tunes), "meter_fits": sum(meter_of(t) in meters for t in tunes) / n,
-            "bars_add_up": sum(check_tune(t).valid for t in tunes) / n, "ended": sum(ended) / n,
+    return {"samples": len(tunes), "meter_fits": sum(fits) / n, "bars_add_up": sum(valid) / n, "ended": sum(ended) / n,
             "both": sum(passes) / n, "distinct": len(set(music)) / n, "copied": sum(m in known for m in music) / n,
             "new_and_both": sum(p and m not in known for p, m in zip(passes, music)) / n}
 
