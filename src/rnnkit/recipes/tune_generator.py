@@ -100,15 +100,17 @@ class TuneGenerator:
     def _start(self, condition: str | None, num_samples: int, meter: str | None = None,
                seed: int | None = None) -> dict[str, Any]:
         """How ``num_samples`` streams of the kind ``condition`` start: the sampler's ``state`` (None:
-        zeros) and, for a model that reads its condition at every step, its ``conditions``."""
+        zeros), for a model that reads its condition at every step its ``conditions``, and for one
+        that reads each character's place in the bar the ``feed`` that counts it (:class:`BarFeed`)."""
         if self.conditioned and condition is None:
             raise RnnkitError(f"give the kind of tune to generate (--condition): one of {', '.join(self.kinds)}")
         if not self.conditioned and condition is not None:
             raise RnnkitError("this run was trained with --no-condition: it takes no --condition")
         if meter is not None and self.meter_classes is None:
             raise RnnkitError("this run was trained without the meter as a condition: it takes no --meter")
+        feed = BarFeed(self.vocab, num_samples) if self.model.config.step_classes else None
         if condition is None:
-            return {"state": None, "feed": BarFeed(self.vocab, num_samples) if self.model.config.step_classes else None}
+            return {"state": None, "feed": feed}
         kind = self.kinds.index(self.kind(condition))
         ids = torch.full((num_samples,), kind, dtype=torch.long)
         if self.meter_classes is not None:
@@ -117,7 +119,7 @@ class TuneGenerator:
             ids = torch.stack([ids, torch.tensor([len(self.kinds) + self.meter_classes.index(m) for m in meters])], 1)
         ids = ids.to(next(self.model.parameters()).device)
         return {"state": self.model.initial_state(ids), "conditions": ids if self.model.config.condition_input else None,
-                "feed": BarFeed(self.vocab, num_samples) if self.model.config.step_classes else None}
+                "feed": feed}
 
     def _meter(self, meter: str) -> str:
         """``meter`` as the model knows it (``C`` and ``2/2`` are ``4/4``); another is an error listing them."""
