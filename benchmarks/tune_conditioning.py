@@ -7,8 +7,10 @@ writes, and do its bars add up? Against the same net trained without the conditi
 Systems, each ``rnnkit train tune`` for the same budget, on the same split (seeded, by
 tune: 80% train, 10% valid choosing the kept weights, 10% test): ``defaults`` (what a user gets:
 the kind sets the initial state and joins every step's input, and each character is read with its
-place in the bar), ``reseeded`` and ``reseeded-3`` (the defaults with ``--seed 2`` and ``--seed
-3``: what varies from run to run), ``no-bar-position`` (``--no-bar-position``: the characters
+place in the bar and the bars closed so far), ``reseeded`` and ``reseeded-3`` (the defaults with
+``--seed 2`` and ``--seed 3``: what varies from run to run), ``no-bar-count``, ``no-bar-count-2``
+and ``no-bar-count-3`` (``--no-bar-count`` with seeds 1, 2 and 3: the place in the bar without
+the bars closed, the defaults before 2026-12-06), ``no-bar-position`` (``--no-bar-position``: the characters
 alone, the defaults before 2026-12-05's bar position), ``meter`` (``--condition-meter``:
 the tune's meter too, beside the kind; generation draws it from the kind's own meters),
 ``state-only`` (``--condition-at state``: the kind in the initial state alone, the lecture's
@@ -51,6 +53,9 @@ from rnnkit.recipes.tune_eval import check_generated, generation_report, score_h
 SYSTEMS = {"defaults": ("defaults", []),
            "reseeded": ("seed-2", ["--seed", "2"]),
            "reseeded-3": ("seed-3", ["--seed", "3"]),
+           "no-bar-count": ("no-bar-count", ["--no-bar-count"]),
+           "no-bar-count-2": ("no-bar-count-2", ["--no-bar-count", "--seed", "2"]),
+           "no-bar-count-3": ("no-bar-count-3", ["--no-bar-count", "--seed", "3"]),
            "no-bar-position": ("no-bar", ["--no-bar-position"]),
            "meter": ("meter", ["--condition-meter"]),
            "state-only": ("state", ["--condition-at", "state"]),

@@ -13,8 +13,8 @@ import rnnkit
 from rnnkit.cli import main
 from rnnkit.data.tunes import meter_of, music_of, read_tunes
 from rnnkit.errors import RnnkitError
-from rnnkit.data.bar_position import NUM_CLASSES
-from rnnkit.recipes.tune import DataConfig, TuneGenerator, held_out, resume_tune, train_tune
+from rnnkit.data.bar_position import BAR_COUNTS, NUM_CLASSES
+from rnnkit.recipes.tune import DataConfig, TuneGenerator, bar_places, held_out, resume_tune, train_tune
 from rnnkit.recipes.tune_eval import SELECT_SEED, FitCheck, fit_metrics
 from rnnkit.training.metrics import read_metrics
 from rnnkit.training.trainer import TrainConfig, TrainingInterrupted
@@ -149,8 +149,8 @@ def test_cli_select_flags(tmp_path, collection):
                                          "--no-bar-position"]])
 def test_cli_train_records_where_the_kind_enters(tmp_path, collection, flags):
     """By default the kind alone enters every step, every tune is read once a pass and each
-    character with its place in the bar; the flags change all four (2 kinds, and with the meter 3
-    more classes: 3/4, 6/8 and the one for any other)."""
+    character with its place in the bar and the bars closed so far; the flags change all four (2
+    kinds, and with the meter 3 more classes: 3/4, 6/8 and the one for any other)."""
     run = tmp_path / "run"
     assert main(["train", "tune", "--data", collection, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS, *flags]) == 0
     config = json.loads((run / "config.json").read_text())
@@ -158,6 +158,15 @@ def test_cli_train_records_where_the_kind_enters(tmp_path, collection, flags):
     assert config["data"]["meter"] == bool(flags)
     assert config["model"]["hidden_size"] == 64 and config["model"]["num_conditions"] == (5 if flags else 2)
     assert config["model"]["step_classes"] == (0 if flags else NUM_CLASSES)
+    assert config["model"]["step_counts"] == (0 if flags else BAR_COUNTS)
+
+
+def test_cli_train_without_the_bar_count(tmp_path, collection):
+    run = tmp_path / "run"
+    assert main(["train", "tune", "--data", collection, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS,
+                 "--no-bar-count"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["model"]["step_classes"], config["model"]["step_counts"]) == (NUM_CLASSES, 0)
 
 
 def test_cli_sample_and_evaluate(trained, collection, capsys):
@@ -278,7 +287,8 @@ def _bad_inputs(t, run, collection):
         (["train", "tune", "--resume", str(run), "--no-condition"], "drop --no-condition"),
         (["train", "tune", "--resume", str(run), "--condition-at", "state"], "--condition-meter, --condition-at"),
         (["train", "tune", "--resume", str(run), "--balance"], "--balance, --no-bar-position"),
-        (["train", "tune", "--resume", str(run), "--no-bar-position"], "--no-bar-position, --select-samples"),
+        (["train", "tune", "--resume", str(run), "--no-bar-position"], "--no-bar-position, --no-bar-count"),
+        (["train", "tune", "--resume", str(run), "--no-bar-count"], "--no-bar-count, --select-samples"),
         (["train", "tune", "--resume", str(run), "--select-samples", "5"], "--select-samples and --select-temperature"),
         (["train", "tune", "--data", collection, "--out", str(t / "o7"), "--no-condition", "--select-samples", "5"],
          "drop it with --no-condition"),
@@ -348,7 +358,8 @@ def test_a_model_reading_its_kind_at_every_step_is_trained_on_it(trained_every_s
 
     gen = rnnkit.load(str(trained_every_step))
     tunes = held_out(str(trained_every_step), "valid")
-    batch = next(iter(SequenceBatches(examples(tunes, gen.vocab, gen.kinds, None, True), 4, shuffle=False)))
+    batch = next(iter(SequenceBatches(examples(tunes, gen.vocab, gen.kinds, None, bar_places(gen.model.config)), 4,
+                                      shuffle=False)))
     with torch.no_grad():
         got, _ = read_conditions(gen.model, batch, None)
         start_only, _ = gen.model(batch.inputs, batch.lengths, gen.model.initial_state(batch.conditions))
@@ -363,13 +374,14 @@ def test_generation_reads_each_character_in_the_place_training_gave_it(trained_e
     from rnnkit.recipes.tune_generator import BarFeed
 
     gen = rnnkit.load(str(trained_every_step))
-    assert gen.model.config.step_classes == NUM_CLASSES
+    assert (gen.model.config.step_classes, gen.model.config.step_counts) == (NUM_CLASSES, BAR_COUNTS)
     tunes = held_out(str(trained_every_step), "valid")[:2]
-    want = [e[0] for e in examples(tunes, gen.vocab, gen.kinds, None, True)]
-    assert all(len(set((w // len(gen.vocab)).tolist())) > 5 for w in want)  # header, empty, part-filled, full
+    want = [e[0] for e in examples(tunes, gen.vocab, gen.kinds, None, bar_places(gen.model.config))]
+    assert all(len(set((w // len(gen.vocab) % NUM_CLASSES).tolist())) > 5 for w in want)  # header, empty, part, full
+    assert all(len(set((w // len(gen.vocab) // NUM_CLASSES).tolist())) > 3 for w in want)  # bars closed: 0, 1, 2, ...
     texts = [END + t.text for t in tunes]
     n = min(len(t) for t in texts)
     ids = torch.stack([torch.from_numpy(gen.vocab.encode(t[:n])) for t in texts])  # 2 streams
-    feed = BarFeed(gen.vocab, 2)
+    feed = BarFeed(gen.vocab, 2, count_bars=True)
     got = torch.cat([feed(ids[:, :3])] + [feed(ids[:, t:t + 1]) for t in range(3, n)], 1)
     assert torch.equal(got, torch.stack([w[:n] for w in want]))

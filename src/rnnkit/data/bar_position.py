@@ -9,7 +9,10 @@ tune, so a bar that :class:`BarPosition` calls full is one the checker accepts.
 
 Classes (:data:`NUM_CLASSES`): ``HEADER`` before ``K:`` and on a field line; ``NO_METER`` in a
 body without a meter; ``EMPTY`` at a bar's start; then 16 classes of a part-filled bar (its
-filled share in sixteenths), ``FULL`` and ``OVER``.
+filled share in sixteenths), ``FULL`` and ``OVER``. With ``count_bars`` the class also says how
+many bars the tune has closed so far (:data:`BAR_COUNTS`: 0 to 47, then 48 or more), as
+``place + NUM_CLASSES * bars``: a net that knows how far into the tune it is can end it where
+tunes end (after 16, 24 or 32 bars) instead of writing the same bars again.
 
 >>> reader = BarPosition()
 >>> [reader.read(c) for c in "X:1\\nM:3/4\\nL:1/4\\nK:G\\n"][-1] == HEADER
@@ -30,6 +33,7 @@ PARTS = 16  # a part-filled bar's share, in sixteenths: classes EMPTY + 1 ... EM
 FULL = EMPTY + PARTS + 1
 OVER = FULL + 1
 NUM_CLASSES = OVER + 1
+BAR_COUNTS = 49  # bars closed so far: 0 ... 47, and 48 or more (Nottingham's longest tune has 72)
 
 
 def _class_of(bars: _Bars) -> int:
@@ -42,6 +46,10 @@ def _class_of(bars: _Bars) -> int:
     if bars.length > bars.meter:
         return OVER
     return EMPTY + 1 + int(bars.length / bars.meter * PARTS)
+
+
+def _count_of(bars: _Bars) -> int:
+    return min(bars.check.bars, BAR_COUNTS - 1)
 
 
 class _Reader(_Line):
@@ -64,12 +72,14 @@ class _Reader(_Line):
 
 class BarPosition:
     """Reads one tune a character at a time (:meth:`read`); :data:`~rnnkit.data.documents.END`
-    starts the next tune. A body line is read again at each character (a note's length can change
+    starts the next tune. With ``count_bars`` each class is ``place + NUM_CLASSES * bars closed``
+    (:data:`BAR_COUNTS`). A body line is read again at each character (a note's length can change
     with the next character: ``A`` then ``A2``), from its last complete bar line (the state there
     kept), or from its start with the bars where the line began; at the line's end that state
     moves on. A bar is short (about ten characters), so a tune costs about a millisecond."""
 
-    def __init__(self) -> None:
+    def __init__(self, count_bars: bool = False) -> None:
+        self.count_bars = count_bars
         self._start_tune()
 
     def _start_tune(self) -> None:
@@ -101,11 +111,15 @@ class BarPosition:
         self.mark = reader.mark
         return reader.bars
 
+    def _with_count(self, place: int, bars: _Bars) -> int:
+        return place + NUM_CLASSES * _count_of(bars) if self.count_bars else place
+
     def _partial(self) -> int:
         text = self._text()
         if not self.body or _FIELD.match(text):
-            return HEADER
-        return _class_of(self._read(text))
+            return self._with_count(HEADER, self.bars)
+        bars = self._read(text)
+        return self._with_count(_class_of(bars), bars)
 
     def _end_line(self) -> None:
         text = self._text()
@@ -119,24 +133,24 @@ class BarPosition:
         elif self.body:
             self.bars = self._read(text)
         self.line, self.mark = "", None
-        self.last = _class_of(self.bars) if self.body and not m else HEADER
+        self.last = self._with_count(_class_of(self.bars) if self.body and not m else HEADER, self.bars)
 
 
 def _copy(bars: _Bars) -> _Bars:
     """A copy of ``bars`` to read on into (the last note kept: ``>`` may stretch it)."""
     out = copy.copy(bars)
     out.key, out.accidentals = dict(bars.key), dict(bars.accidentals)
-    out.check = TuneCheck(events=list(bars.check.events[-1:]))
+    out.check = TuneCheck(bars=bars.check.bars, events=list(bars.check.events[-1:]))
     return out
 
 
-def bar_classes(text: str) -> list[int]:
+def bar_classes(text: str, count_bars: bool = False) -> list[int]:
     """:meth:`BarPosition.read`'s class after each character of ``text`` (from a tune's start).
 
     >>> bar_classes("X:1\\nM:2/4\\nL:1/8\\nK:D\\nA2 B2|")[-6:] == [EMPTY + 1 + 4, EMPTY + 1 + 8, EMPTY + 1 + 8,
     ...                                                          EMPTY + 1 + 12, FULL, EMPTY]
     True
     """
-    reader = BarPosition()
+    reader = BarPosition(count_bars)
     return [reader.read(c) for c in text]
 

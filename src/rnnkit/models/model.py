@@ -70,6 +70,10 @@ class ModelConfig:
     # bar, data/bar_position.py): ids are symbol + vocab_size * class, read as the sum of the
     # symbol's and the class's learnt vectors (PairEmbedding). 0: none.
     step_classes: int = 0
+    # With step_classes: one of this many counts beside each symbol and class too (the tune recipe's
+    # bars closed so far): ids are symbol + vocab_size * (class + step_classes * count), and the
+    # count's learnt vector is added as well. 0: none.
+    step_counts: int = 0
 
     def validate(self) -> "ModelConfig":
         """Return self, or raise RnnkitError naming the first nonsense value."""
@@ -100,6 +104,8 @@ class ModelConfig:
             raise RnnkitError(f"num_conditions must be >= 0, got {self.num_conditions}")
         if self.step_classes < 0:
             raise RnnkitError(f"step_classes must be >= 0, got {self.step_classes}")
+        if self.step_counts < 0 or (self.step_counts and not self.step_classes):
+            raise RnnkitError(f"step_counts must be >= 0 and needs step_classes, got {self.step_counts}")
         if self.step_classes and (self.vocab_size is None or self.tie_weights or self.embedding_dropout):
             raise RnnkitError("step_classes pair each input symbol with a class: it needs symbol input, "
                               "without tie_weights or embedding-dropout")
@@ -156,28 +162,41 @@ def class_vectors(table: nn.Embedding, conditions: torch.Tensor) -> torch.Tensor
 
 
 class PairEmbedding(nn.Module):
-    """ids = symbol + num_symbols * class [B, T] -> the symbol's vector plus the class's [B, T, D].
-    :attr:`weight` is the table of every pair, [num_classes * num_symbols, D], row ``id``: code
-    that folds an embedding into the next layer (the sampler's Stepper) reads it as one embedding.
+    """ids = symbol + num_symbols * class [B, T] -> the symbol's vector plus the class's [B, T, D];
+    with ``num_counts``, class = class + num_classes * count, and the count's vector is added too.
+    :meth:`lookups` names the rows that are summed: code that folds an embedding into the next
+    layer (the sampler's Stepper) folds each table and sums the folded rows.
 
-    >>> e = PairEmbedding(3, 2, 4)
-    >>> bool(torch.equal(e(torch.tensor([[1 + 3 * 1]])), e.weight[None, [4]]))
+    >>> e = PairEmbedding(3, 2, 4, num_counts=5)
+    >>> ids = torch.tensor([[1 + 3 * (1 + 2 * 4)]])
+    >>> bool(torch.equal(e(ids)[0], e.symbols.weight[[1]] + e.classes.weight[[1]] + e.counts.weight[[4]]))
     True
     """
 
-    def __init__(self, num_symbols: int, num_classes: int, dim: int):
+    def __init__(self, num_symbols: int, num_classes: int, dim: int, num_counts: int = 0):
         super().__init__()
-        self.num_symbols = num_symbols
+        self.num_symbols, self.num_classes = num_symbols, num_classes
         self.symbols = nn.Embedding(num_symbols, dim)
         self.classes = nn.Embedding(num_classes, dim)
         nn.init.normal_(self.classes.weight, std=0.1)
+        self.counts = nn.Embedding(num_counts, dim) if num_counts else None
+        if self.counts is not None:
+            nn.init.normal_(self.counts.weight, std=0.1)
 
     @property
-    def weight(self) -> torch.Tensor:
-        return (self.classes.weight[:, None, :] + self.symbols.weight[None, :, :]).flatten(0, 1)
+    def tables(self) -> list[nn.Embedding]:
+        """The symbols', the classes' and (with counts) the counts' tables, in :meth:`lookups`' order."""
+        return [self.symbols, self.classes] + ([self.counts] if self.counts is not None else [])
+
+    def lookups(self, ids: torch.Tensor) -> list[torch.Tensor]:
+        """Each table's row ids (:attr:`tables`): the rows, summed, are the embedding of ``ids``."""
+        classes = ids // self.num_symbols
+        if self.counts is None:
+            return [ids % self.num_symbols, classes]
+        return [ids % self.num_symbols, classes % self.num_classes, classes // self.num_classes]
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.symbols(ids % self.num_symbols) + self.classes(ids // self.num_symbols)
+        return sum(table(rows) for table, rows in zip(self.tables, self.lookups(ids)))
 
 
 class SequenceModel(nn.Module):
@@ -187,7 +206,7 @@ class SequenceModel(nn.Module):
         super().__init__()
         self.config = cfg.validate()
         if cfg.step_classes:
-            self.input: nn.Module = PairEmbedding(cfg.vocab_size, cfg.step_classes, cfg.embedding_dim)
+            self.input: nn.Module = PairEmbedding(cfg.vocab_size, cfg.step_classes, cfg.embedding_dim, cfg.step_counts)
         elif cfg.vocab_size is not None:
             self.input = nn.Embedding(cfg.vocab_size, cfg.embedding_dim)
         else:

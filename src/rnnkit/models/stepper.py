@@ -106,16 +106,34 @@ class Stepper:
                 self.w_ih0 = w_ih.detach().float()  # a condition's vector goes through the same map (see prime)
             if self.cell == "gru":
                 # GRU keeps the recurrent bias of the candidate inside the reset gate: keep the products apart.
-                w_in = self.model.input.weight @ w_ih.t() + b_ih if k == 0 else low(w_ih)
-                self.layers.append((w_in, None if k == 0 else b_ih.clone(), low(w_hh), b_hh.clone()))
+                if k == 0:
+                    self._fold_input(w_ih, b_ih)
+                self.layers.append((None if k == 0 else low(w_ih), None if k == 0 else b_ih.clone(), low(w_hh),
+                                    b_hh.clone()))
             elif k == 0:
                 # Embedding then a linear map is a table lookup: fold them (and both biases), one row per symbol.
-                self.layers.append((self.model.input.weight @ w_ih.t() + b_ih + b_hh, None, low(w_hh), None))
+                self._fold_input(w_ih, b_ih + b_hh)
+                self.layers.append((None, None, low(w_hh), None))
             else:
                 # One product for input and recurrence: [x, h] @ [W_ih; W_hh]^T.
                 self.layers.append((low(torch.cat([w_ih, w_hh], 1)), b_ih + b_hh, None, None))
         self.head_w_t = self.model.head.weight.detach().t().contiguous()  # [H, C]
         self.head_b = self.model.head.bias.detach().clone()
+
+    def _fold_input(self, w_ih: torch.Tensor, bias: torch.Tensor) -> None:
+        """The first layer's input map folded into each embedding table (a PairEmbedding has two or
+        three, whose folded rows are summed: :meth:`_input_rows`), ``bias`` into the first."""
+        inp = self.model.input
+        tables = inp.tables if isinstance(inp, PairEmbedding) else [inp]
+        self.input_tables = [t.weight @ w_ih.t() for t in tables]
+        self.input_tables[0] = self.input_tables[0] + bias
+
+    def _input_rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """The first layer's input pre-activation of ``ids`` [B] (bias included), [B, G]."""
+        if len(self.input_tables) == 1:
+            return self.input_tables[0].index_select(0, ids)
+        parts = self.model.input.lookups(ids)
+        return sum(folded.index_select(0, rows) for folded, rows in zip(self.input_tables, parts))
 
     @property
     def state(self) -> State | None:
@@ -156,7 +174,7 @@ class Stepper:
         for k, (w_in, b, w_hh, b_hh) in enumerate(self.layers):
             h = hs[k]
             if self.cell == "gru":
-                gi = w_in.index_select(0, ids) if k == 0 else w_in(x, b)  # [B, 3H]
+                gi = self._input_rows(ids) if k == 0 else w_in(x, b)  # [B, 3H]
                 if k == 0 and extra is not None:
                     gi = gi + extra
                 gh = w_hh(h, b_hh)
@@ -167,7 +185,7 @@ class Stepper:
                 h = n + z * (h - n)
             else:
                 if k == 0:
-                    rows = w_in.index_select(0, ids)  # folded input rows, [B, G]
+                    rows = self._input_rows(ids)  # folded input rows, [B, G]
                     pre = w_hh(h, rows if extra is None else rows + extra)  # + recurrence
                 else:
                     pre = w_in(torch.cat([x, h], 1), b)

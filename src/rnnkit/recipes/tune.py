@@ -33,12 +33,13 @@ import math
 import os
 import random
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from functools import partial
+from typing import Any, Callable, Sequence
 
 import torch
 
 from ..configs import from_dict, to_dict
-from ..data.bar_position import NUM_CLASSES, bar_classes
+from ..data.bar_position import BAR_COUNTS, NUM_CLASSES, bar_classes
 from ..data.batching import Batch, SequenceBatches
 from ..data.documents import END
 from ..data.tunes import Tune, kind_meters, meter_of, music_of, read_tunes
@@ -87,7 +88,7 @@ class DataConfig:
 # in three 600-s runs 88-100% of the generated tunes' bars add up against 70-94% without it, and test
 # loss is 0.005-0.007 nats/char lower (README, "Tunes from one choice").
 DEFAULT_MODEL = dict(cell="lstm", embedding_dim=64, hidden_size=256, num_layers=2, dropout=0.3, condition_input=True,
-                     step_classes=NUM_CLASSES)
+                     step_classes=NUM_CLASSES, step_counts=BAR_COUNTS)
 # Kept by the lowest valid nats/char. Keeping the weights whose generated tunes pass best
 # (--select-samples 50) did not do better in two 600-s runs and costs a seventh of the steps
 # (README, "Tunes from one choice").
@@ -145,25 +146,33 @@ def condition_of(tune: Tune, kinds: Sequence[str], meters: Sequence[str] | None)
     return kind, len(kinds) + (meters.index(meter) if meter in meters else 0)
 
 
+def bar_places(cfg: ModelConfig) -> Callable[[str], list[int]] | None:
+    """What a net of ``cfg`` reads beside each character (``step_classes``): its place in the bar,
+    and with ``step_counts`` the bars closed so far too (:func:`~rnnkit.data.bar_position.bar_classes`);
+    None: the characters alone."""
+    return partial(bar_classes, count_bars=cfg.step_counts > 0) if cfg.step_classes else None
+
+
 def examples(tunes: Sequence[Tune], vocab: Vocabulary, kinds: Sequence[str],
-             meters: Sequence[str] | None = None, positions: bool = False) -> list[tuple]:
+             meters: Sequence[str] | None = None, places: Callable[[str], list[int]] | None = None) -> list[tuple]:
     """(end mark + tune [T], tune + end mark [T], None, condition) of each tune of a known kind
-    (:func:`condition_of`); with ``positions`` each input character's id is paired with its place in
-    the bar (``character + len(vocab) * class``, :func:`~rnnkit.data.bar_position.bar_classes`)."""
+    (:func:`condition_of`); with ``places`` (:func:`bar_places`) each input character's id is paired
+    with its class there (``character + len(vocab) * class``)."""
     out = []
     for tune in tunes:
         if tune.kind in kinds:
             text = END + tune.text + END
             ids = torch.from_numpy(vocab.encode(text))
-            inputs = ids[:-1] + len(vocab) * torch.tensor(bar_classes(text[:-1])) if positions else ids[:-1]
+            inputs = ids[:-1] + len(vocab) * torch.tensor(places(text[:-1])) if places else ids[:-1]
             out.append((inputs, ids[1:], None, condition_of(tune, kinds, meters)))
     return out
 
 
 def training_examples(train: Sequence[Tune], vocab: Vocabulary, kinds: Sequence[str], repeats: dict[str, int],
-                      meters: Sequence[str] | None = None, positions: bool = False) -> list[tuple]:
+                      meters: Sequence[str] | None = None, places: Callable[[str], list[int]] | None = None
+                      ) -> list[tuple]:
     """:func:`examples` of the training tunes, each kind's read ``repeats[kind]`` times (:func:`kind_repeats`)."""
-    return [e for t in train for e in examples([t], vocab, kinds, meters, positions)
+    return [e for t in train for e in examples([t], vocab, kinds, meters, places)
             for _ in range(repeats.get(t.kind, 1))]
 
 
@@ -194,10 +203,10 @@ class TuneTask(SequenceTask):
 
 
 def tune_task(parts: dict, vocab: Vocabulary, kinds: list[str], meters: list[str] | None, info: dict,
-              train: TrainConfig, draw: Any, positions: bool) -> TuneTask:
+              train: TrainConfig, draw: Any, places: Callable[[str], list[int]] | None) -> TuneTask:
     """The :class:`TuneTask` of a split (``parts``), its examples as :func:`training_examples` makes them."""
-    return TuneTask(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"], meters, positions),
-                    examples(parts["valid"], vocab, kinds, meters, positions), train, draw)
+    return TuneTask(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"], meters, places),
+                    examples(parts["valid"], vocab, kinds, meters, places), train, draw)
 
 
 def fit_drawer(check: FitCheck, vocab: Vocabulary, kinds: list[str], meters: list[str] | None, parts: dict,
@@ -280,10 +289,11 @@ def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | Non
         "runtime": {"device": str(runtime.device), "precision": runtime.precision}})
     log.info("tune: %s%s, %.2fM parameters, %s %s", (f"conditioned on {len(kinds)} kinds" + (
         f" and {len(meters) - 1} meters" if meters else "")) if data.condition else "unconditioned",
-        ", reading each character's place in the bar" if model_cfg.step_classes else "",
+        (", reading each character's place in the bar" + (" and the bars closed so far" if model_cfg.step_counts
+                                                            else "")) if model_cfg.step_classes else "",
         model.num_parameters() / 1e6, runtime.device, runtime.precision)
     draw = fit_drawer(check, vocab, kinds, meters, parts, info)
-    task = tune_task(parts, vocab, kinds, meters, info, train, draw, model_cfg.step_classes > 0)
+    task = tune_task(parts, vocab, kinds, meters, info, train, draw, bar_places(model_cfg))
     return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
 
 
@@ -316,7 +326,7 @@ def resume_tune(out: str, model_overrides: dict[str, Any] | None = None,
     _, _, _, parts, info = _prepare(data, vocab, kinds, meters)
     check = from_dict(FitCheck, config.get("select", {"samples": 0}))  # runs made before it: by valid loss
     draw = fit_drawer(check, vocab, kinds, meters, parts, info)
-    task = tune_task(parts, vocab, kinds, meters, info, train, draw, model_cfg.step_classes > 0)
+    task = tune_task(parts, vocab, kinds, meters, info, train, draw, bar_places(model_cfg))
     return resume_run(out, config, train, build_model(model_cfg), task, changed_digest(info, config, data.data), stop_after)
 
 

@@ -35,9 +35,9 @@ def score_held_out(gen: Any, tunes: list) -> dict[str, float]:
     import torch
 
     from ..data.batching import SequenceBatches
-    from .tune import examples, read_conditions
+    from .tune import bar_places, examples, read_conditions
 
-    items = examples(tunes, gen.vocab, gen.kinds, gen.meter_classes, gen.model.config.step_classes > 0)
+    items = examples(tunes, gen.vocab, gen.kinds, gen.meter_classes, bar_places(gen.model.config))
     total, count = 0.0, 0
     gen.model.eval()
     with torch.no_grad():

@@ -30,11 +30,12 @@ OTHER_METER = "?"  # the meter class of a tune without M:, or with a meter no tr
 class BarFeed:
     """The sampler's ``feed`` for a net that reads each character's place in the bar
     (``ModelConfig.step_classes``): one :class:`~rnnkit.data.bar_position.BarPosition` per stream,
-    told every character its stream reads, as the tune recipe's examples pair them in training."""
+    told every character its stream reads, as the tune recipe's examples pair them in training
+    (with ``count_bars``, the bars closed so far too: ``ModelConfig.step_counts``)."""
 
-    def __init__(self, vocab: Vocabulary, streams: int):
+    def __init__(self, vocab: Vocabulary, streams: int, count_bars: bool = False):
         self.tokens, self.size = vocab.tokens, len(vocab)
-        self.readers = [BarPosition() for _ in range(streams)]
+        self.readers = [BarPosition(count_bars) for _ in range(streams)]
 
     def __call__(self, ids: torch.Tensor) -> torch.Tensor:
         classes = [[reader.read(self.tokens[i]) for i in row] for reader, row in zip(self.readers, ids.tolist())]
@@ -108,7 +109,8 @@ class TuneGenerator:
             raise RnnkitError("this run was trained with --no-condition: it takes no --condition")
         if meter is not None and self.meter_classes is None:
             raise RnnkitError("this run was trained without the meter as a condition: it takes no --meter")
-        feed = BarFeed(self.vocab, num_samples) if self.model.config.step_classes else None
+        cfg = self.model.config
+        feed = BarFeed(self.vocab, num_samples, cfg.step_counts > 0) if cfg.step_classes else None
         if condition is None:
             return {"state": None, "feed": feed}
         kind = self.kinds.index(self.kind(condition))

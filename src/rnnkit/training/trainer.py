@@ -48,7 +48,7 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     # Weight decay on matrices only: biases, gains and (by convention) embeddings are not shrunk.
     decay, rest = [], []
     for name, p in model.named_parameters():
-        embedding = "input.weight" in name or "input.symbols." in name or "input.classes." in name  # PairEmbedding
+        embedding = any(f"input.{table}" in name for table in ("weight", "symbols.", "classes.", "counts."))  # PairEmbedding
         (decay if p.dim() >= 2 and not embedding else rest).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
