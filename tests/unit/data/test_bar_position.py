@@ -4,7 +4,8 @@ that is not ABC (a generator writes such text, and the sampler feeds it back).""
 from hypothesis import given, settings, strategies as st
 
 from rnnkit.data.abc import check_tune
-from rnnkit.data.bar_position import EMPTY, FULL, HEADER, NO_METER, NUM_CLASSES, OVER, PARTS, BarPosition, bar_classes
+from rnnkit.data.bar_position import (BAR_COUNTS, EMPTY, FULL, HEADER, NO_METER, NUM_CLASSES, OVER, PARTS, BarPosition,
+                                      bar_classes)
 from rnnkit.data.documents import END
 
 HEAD = "X:1\nT:Test\nM:{meter}\nL:{unit}\nK:G\n"
@@ -82,14 +83,19 @@ def test_what_the_checker_rejects_stops_the_count_where_it_stops():
     assert bar_classes(head + "A2 #B|")[-3:] == [part(2 / 4)] * 3
 
 
-def slow_classes(text: str) -> list[int]:
+def slow_classes(text: str, count_bars: bool = False) -> list[int]:
     """The class after each character the slow way: the tune read again from its start each time,
-    every line whole (the checker's reading), the last one as far as it goes."""
+    every line whole (the checker's reading), the last one as far as it goes; with ``count_bars``
+    the bars the checker has closed by then too."""
     from rnnkit.data.abc import _FIELD, TuneCheck, _Bars, _Line, _set_field
     from rnnkit.data.bar_position import _class_of
     from rnnkit.errors import RnnkitError
 
     def after(prefix: str) -> int:
+        place, bars = place_after(prefix)
+        return place + NUM_CLASSES * min(bars.check.bars, BAR_COUNTS - 1) if count_bars else place
+
+    def place_after(prefix: str) -> tuple[int, _Bars]:
         *lines, last = prefix.split(END)[-1].split("\n")
         bars, body, field = _Bars(TuneCheck()), False, True
         for raw in lines:
@@ -105,12 +111,12 @@ def slow_classes(text: str) -> list[int]:
             elif body:
                 _Line(line, bars).read()
         if prefix.endswith(("\n", END)) or not prefix:
-            return _class_of(bars) if body and not field and not prefix.endswith(END) else HEADER
+            return (_class_of(bars) if body and not field and not prefix.endswith(END) else HEADER), bars
         line = last.split("%", 1)[0].rstrip()
         if not body or _FIELD.match(line):
-            return HEADER
+            return HEADER, bars
         _Line(line, bars).read()
-        return _class_of(bars)
+        return _class_of(bars), bars
 
     return [after(text[:k + 1]) for k in range(len(text))]
 
@@ -127,6 +133,9 @@ def test_any_text_has_a_class_at_every_character(body):
         classes = bar_classes(head + body)
         assert len(classes) == len(head + body) and all(0 <= c < NUM_CLASSES for c in classes)
         assert classes == slow_classes(head + body)
+        counted = bar_classes(head + body, count_bars=True)
+        assert all(0 <= c < NUM_CLASSES * BAR_COUNTS for c in counted)
+        assert counted == slow_classes(head + body, count_bars=True)
 
 
 def test_reading_on_from_the_last_bar_line_is_reading_the_line_again():
@@ -138,3 +147,18 @@ def test_reading_on_from_the_last_bar_line_is_reading_the_line_again():
              HEAD.format(meter="C", unit="1/8") + "A2B2 c2d2|:e4 f4:|::g8|]"]
     for tune in tunes:
         assert bar_classes(tune) == slow_classes(tune)
+        assert bar_classes(tune, count_bars=True) == slow_classes(tune, count_bars=True)
+
+
+def test_the_count_is_of_bars_closed_and_stops_at_48_or_more():
+    """Each bar line that closes a bar with notes in it counts one (not a second bar line, nor one
+    at a line's start); a field line keeps the count, the end mark starts it again, and from 48 bars
+    on the count stays at its last class."""
+    head = HEAD.format(meter="2/4", unit="1/4")
+    counts = [c // NUM_CLASSES for c in bar_classes(head + "AB|AB||\n|AB|\nP:B\nA", count_bars=True)]
+    assert counts[:len(head)] == [0] * len(head)
+    assert counts[len(head):] == [0, 0, 1, 1, 1, 2, 2, 2] + [2, 2, 2, 3, 3] + [3, 3, 3, 3] + [3]
+    long = bar_classes(head + "AB|" * 60 + END + "X:2", count_bars=True)
+    assert [c // NUM_CLASSES for c in long[len(head) + 3 * 48 - 2:len(head) + 3 * 48 + 1]] == [47, 48, 48]
+    assert long[-3 * 10 - 5] // NUM_CLASSES == BAR_COUNTS - 1 and long[-4:] == [HEADER] * 4
+    assert [c % NUM_CLASSES for c in long] == bar_classes(head + "AB|" * 60 + END + "X:2")
