@@ -15,7 +15,7 @@ alone, the defaults before 2026-12-05's bar position), ``meter`` (``--condition-
 the tune's meter too, beside the kind; generation draws it from the kind's own meters),
 ``state-only`` (``--condition-at state``: the kind in the initial state alone, the lecture's
 single input, nothing more), ``balanced`` (``--balance``: the tunes of rare kinds read more
-often), ``unconditioned`` (``--no-condition``: the same net from a zero state), ``by-fit``
+often; ``balanced-2`` and ``balanced-3`` with seeds 2 and 3), ``unconditioned`` (``--no-condition``: the same net from a zero state), ``by-fit``
 (``--select-samples 50``: the weights kept are those whose worst kind writes the most tunes that
 pass, not those of the lowest valid nats/char), ``averaged`` (``--average 0.995``: a moving
 average of the weights is evaluated and kept), and each of the last two again with ``--seed 2``
@@ -60,6 +60,8 @@ SYSTEMS = {"defaults": ("defaults", []),
            "meter": ("meter", ["--condition-meter"]),
            "state-only": ("state", ["--condition-at", "state"]),
            "balanced": ("balanced", ["--balance"]),
+           "balanced-2": ("balanced-2", ["--balance", "--seed", "2"]),
+           "balanced-3": ("balanced-3", ["--balance", "--seed", "3"]),
            "unconditioned": ("plain", ["--no-condition"]),
            "by-fit": ("by-fit", ["--select-samples", "50"]),
            "by-fit-reseeded": ("by-fit-2", ["--select-samples", "50", "--seed", "2"]),

@@ -11,7 +11,8 @@ and, by default, joins every step's input (``--condition-at state``: the initial
 from there a character LSTM writes the tune, header included (``M:`` meter, ``K:`` key), one
 character fed back at a time, until it writes the end mark. Each character is read with its place
 in the bar (:mod:`rnnkit.data.bar_position`: in the header, or how full it leaves the running bar,
-counted as the ABC checker counts; ``--no-bar-position``: the characters alone). With
+counted as the ABC checker counts; ``--no-bar-position``: the characters alone) and the number of
+bars the tune has closed so far (``--no-bar-count``: without it). With
 ``--condition-meter`` the tune's meter is a second condition beside its kind (their vectors
 summed): a kind such as the Ashover tunes comes in several meters, and a bar must add up to the
 meter the tune wrote. Generation then draws the meter from the kind's own (as often as its
