@@ -4,7 +4,8 @@ writes, and do its bars add up? Against the same net trained without the conditi
     python benchmarks/tune_conditioning.py --data ../shared/data/nottingham_abc/ABC_cleaned \
         --budget 600 --samples 100 --temperatures 0.2,0.5,1.0 --seeds 1,1001 --out /tmp/tune-bench
 
-Systems, each ``rnnkit train tune`` for the same budget, on the same split (seeded, by
+Systems, each ``rnnkit train tune`` for the same budget (``--budget`` seconds, or ``--steps``
+steps: the same training for every system when the machine's speed varies), on the same split (seeded, by
 tune: 80% train, 10% valid choosing the kept weights, 10% test): ``defaults`` (what a user gets:
 the kind sets the initial state and joins every step's input, and each character is read with its
 place in the bar and the bars closed so far), ``reseeded`` and ``reseeded-3`` (the defaults with
@@ -69,11 +70,12 @@ SYSTEMS = {"defaults": ("defaults", []),
            "averaged-reseeded": ("averaged-2", ["--average", "0.995", "--seed", "2"])}
 
 
-def train(run: str, data: str, budget: float, flags: list[str], threads: int) -> None:
+def train(run: str, data: str, budget: float, steps: int, flags: list[str], threads: int) -> None:
     if os.path.exists(os.path.join(run, "checkpoint.json")):
         return
+    stop = ["--max-steps", str(steps)] if steps else ["--time-budget", str(budget)]
     cmd = [sys.executable, "-m", "rnnkit.cli", "train", "tune", "--data", data, "--out", run,
-           "--time-budget", str(budget), "--no-progress", *flags]
+           *stop, "--no-progress", *flags]
     print("$", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": os.path.join(HERE, "..", "src"), "OMP_NUM_THREADS": str(threads)})
 
@@ -82,6 +84,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data", "nottingham_abc", "ABC_cleaned"))
     p.add_argument("--budget", type=float, default=600.0, help="training seconds per system (default 600)")
+    p.add_argument("--steps", type=int, default=0,
+                   help="train each system this many steps instead of --budget seconds: the same training for "
+                        "every system on a machine whose speed varies (default 0: --budget)")
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--temperatures", default="0.2,0.5,1.0", help="sampling temperatures, each a column (default 0.2,0.5,1.0)")
     p.add_argument("--seeds", default="1,1001", help="sampling seeds, each a column (default 1,1001)")
@@ -97,10 +102,10 @@ def main() -> None:
     names = ["defaults", *(n for n in SYSTEMS if n in args.systems.split(",") and n != "defaults")]
     runs = {name: os.path.join(args.out, SYSTEMS[name][0]) for name in names}
     for name in names:  # a run folder that holds a finished run is reused: its settings are printed
-        train(runs[name], args.data, args.budget, SYSTEMS[name][1], args.threads)
+        train(runs[name], args.data, args.budget, args.steps, SYSTEMS[name][1], args.threads)
         config = json.load(open(os.path.join(runs[name], "config.json")))
         print(f"{name}: {runs[name]}: model {config['model']}, data {config['data']}", flush=True)
-    results = {"budget": args.budget, "samples": args.samples, "systems": {}}
+    results = {"budget": args.budget, "steps": args.steps, "samples": args.samples, "systems": {}}
     gens = {name: rnnkit.load(run) for name, run in runs.items()}
     test = held_out(runs["defaults"], "test")
     kinds = [k for k in gens["defaults"].kinds
@@ -125,7 +130,8 @@ def main() -> None:
                 print(f"{name} T={temperature} seed {seed}: {shares}", flush=True)
         results["systems"][name] = entry
     temps = list(results["systems"]["defaults"]["generated"])
-    print(f"\nNottingham tunes, {args.budget:.0f} s of training each; test nats/char (steps, kept step): "
+    trained = f"{args.steps} steps" if args.steps else f"{args.budget:.0f} s"
+    print(f"\nNottingham tunes, {trained} of training each; test nats/char (steps, kept step): "
           + ", ".join(f"{n} {e['held_out']['nats_per_char']:.4f} ({e['steps']}, {e['kept_step']})"
                       for n, e in results["systems"].items()))
     print("\nShare of generated tunes whose meter fits the kind, whose bars all add up and that end "
