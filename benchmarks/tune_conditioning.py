@@ -16,7 +16,10 @@ alone, the defaults before 2026-12-05's bar position), ``meter`` (``--condition-
 the tune's meter too, beside the kind; generation draws it from the kind's own meters),
 ``state-only`` (``--condition-at state``: the kind in the initial state alone, the lecture's
 single input, nothing more), ``balanced`` (``--balance``: the tunes of rare kinds read more
-often; ``balanced-2`` and ``balanced-3`` with seeds 2 and 3), ``unconditioned`` (``--no-condition``: the same net from a zero state), ``by-fit``
+often; ``balanced-2`` and ``balanced-3`` with seeds 2 and 3), ``guided``, ``guided-2`` and
+``guided-3`` (``--condition-dropout 0.1`` with seeds 1, 2 and 3: a tenth of the training tunes
+read as of no kind, so that sampling can use classifier-free guidance; each such run is scored
+at every scale of ``--guidance``, the others at 1, no guidance), ``unconditioned`` (``--no-condition``: the same net from a zero state), ``by-fit``
 (``--select-samples 50``: the weights kept are those whose worst kind writes the most tunes that
 pass, not those of the lowest valid nats/char), ``averaged`` (``--average 0.995``: a moving
 average of the weights is evaluated and kept), and each of the last two again with ``--seed 2``
@@ -63,6 +66,9 @@ SYSTEMS = {"defaults": ("defaults", []),
            "balanced": ("balanced", ["--balance"]),
            "balanced-2": ("balanced-2", ["--balance", "--seed", "2"]),
            "balanced-3": ("balanced-3", ["--balance", "--seed", "3"]),
+           "guided": ("guided", ["--condition-dropout", "0.1"]),
+           "guided-2": ("guided-2", ["--condition-dropout", "0.1", "--seed", "2"]),
+           "guided-3": ("guided-3", ["--condition-dropout", "0.1", "--seed", "3"]),
            "unconditioned": ("plain", ["--no-condition"]),
            "by-fit": ("by-fit", ["--select-samples", "50"]),
            "by-fit-reseeded": ("by-fit-2", ["--select-samples", "50", "--seed", "2"]),
@@ -80,6 +86,21 @@ def train(run: str, data: str, budget: float, steps: int, flags: list[str], thre
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": os.path.join(HERE, "..", "src"), "OMP_NUM_THREADS": str(threads)})
 
 
+def score(gen, args: argparse.Namespace, known: frozenset, scale: float, label: str) -> dict:
+    """Each temperature's and seed's :func:`generation_report` of ``gen`` at guidance ``scale``, printed as it comes."""
+    out: dict = {}
+    for temperature in [float(t) for t in args.temperatures.split(",")]:
+        out[temperature] = {seed: generation_report(gen, args.samples, args.min_tunes, temperature, seed, known,
+                                                    scale if gen.no_kind is not None else None)
+                            for seed in [int(x) for x in args.seeds.split(",")]}
+        for seed, report in out[temperature].items():
+            shares = ", ".join(f"{k} {100 * r['both']:.0f}% (meter {100 * r['meter_fits']:.0f}%, bars "
+                               f"{100 * r['bars_add_up']:.0f}%, ended {100 * r['ended']:.0f}%, copies "
+                               f"{100 * r['copied']:.0f}%)" for k, r in report.items())
+            print(f"{label} T={temperature} seed {seed}: {shares}", flush=True)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data", "nottingham_abc", "ABC_cleaned"))
@@ -90,6 +111,9 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--temperatures", default="0.2,0.5,1.0", help="sampling temperatures, each a column (default 0.2,0.5,1.0)")
     p.add_argument("--seeds", default="1,1001", help="sampling seeds, each a column (default 1,1001)")
+    p.add_argument("--guidance", default="1",
+                   help="guidance scales to score runs trained with --condition-dropout at, each a row "
+                        "(default 1: none); other runs are scored without guidance")
     p.add_argument("--min-tunes", type=int, default=30)
     p.add_argument("--out", default="/tmp/tune-bench")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for training and sampling (default 2)")
@@ -114,21 +138,15 @@ def main() -> None:
     real = {k: check_generated([t.text for t in test if t.kind == k], meters[k]) for k in kinds}
     results["real_test_tunes"] = real
     known = frozenset(music_of(t.text) for t in held_out(runs["defaults"], "train"))
+    scales = [float(g) for g in args.guidance.split(",")]
     for name, gen in gens.items():
         ckpt = json.load(open(os.path.join(runs[name], "checkpoint.json")))
-        entry = {"held_out": score_held_out(gen, test), "steps": ckpt["step"], "kept_step": gen.step,
-                 "parameters": gen.model.num_parameters(), "generated": {}}
-        seeds = [int(x) for x in args.seeds.split(",")]
-        for temperature in [float(t) for t in args.temperatures.split(",")]:
-            entry["generated"][temperature] = {seed: generation_report(gen, args.samples, args.min_tunes, temperature,
-                                                                       seed, known) for seed in seeds}
-            for seed, report in entry["generated"][temperature].items():
-                shares = ", ".join(f"{k} {100 * r['both']:.0f}% (meter {100 * r['meter_fits']:.0f}%, bars "
-                                   f"{100 * r['bars_add_up']:.0f}%, ended {100 * r['ended']:.0f}%, copies "
-                                   f"{100 * r['copied']:.0f}%)"
-                                   for k, r in report.items())
-                print(f"{name} T={temperature} seed {seed}: {shares}", flush=True)
-        results["systems"][name] = entry
+        held = score_held_out(gen, test)
+        for scale in (scales if gen.no_kind is not None else [1.0]):
+            label = f"{name} g={scale:g}" if gen.no_kind is not None else name
+            entry = {"held_out": held, "steps": ckpt["step"], "kept_step": gen.step, "guidance": scale,
+                     "parameters": gen.model.num_parameters(), "generated": score(gen, args, known, scale, label)}
+            results["systems"][label] = entry
     temps = list(results["systems"]["defaults"]["generated"])
     trained = f"{args.steps} steps" if args.steps else f"{args.budget:.0f} s"
     print(f"\nNottingham tunes, {trained} of training each; test nats/char (steps, kept step): "
@@ -136,13 +154,14 @@ def main() -> None:
                       for n, e in results["systems"].items()))
     print("\nShare of generated tunes whose meter fits the kind, whose bars all add up and that end "
           f"({args.samples} per kind conditioned, {args.samples} in all unconditioned), seeds {args.seeds}:\n")
-    print("| kind (meter) | training tunes | " + " | ".join(f"{s} T={t}" for s in runs for t in temps)
+    labels = list(results["systems"])
+    print("| kind (meter) | training tunes | " + " | ".join(f"{s} T={t}" for s in labels for t in temps)
           + " | real test tunes |")
-    print("|---" * (3 + len(runs) * len(temps)) + "|")
+    print("|---" * (3 + len(labels) * len(temps)) + "|")
     counts = gens["defaults"].config["corpus"]["train_tunes_by_kind"]
     for k in kinds:
         cells = [" / ".join(f"{100 * r[k]['both']:.0f}" for r in results["systems"][s]["generated"][t].values()) + "%"
-                 for s in runs for t in temps]
+                 for s in labels for t in temps]
         print(f"| {k} ({'/'.join(meters[k])}) | {counts[k]} | " + " | ".join(cells)
               + f" | {100 * real[k]['both']:.0f}% of {real[k]['samples']} |")
     json.dump(results, open(os.path.join(args.out, "results.json"), "w"), indent=1, default=str)

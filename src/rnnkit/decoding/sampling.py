@@ -7,6 +7,7 @@ seed + i.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import torch
@@ -16,6 +17,41 @@ from ..errors import RnnkitError
 from ..models.stepper import PRECISIONS, Stepper
 
 Feed = Callable[[torch.Tensor], torch.Tensor]  # symbol ids [B, T] -> the ids the model reads (see sample)
+
+
+@dataclass(frozen=True)
+class Guide:
+    """Classifier-free guidance (Ho and Salimans 2022; for language models, Sanchez et al. 2023):
+    every stream also runs a twin that reads the same symbols from ``state`` with ``conditions``
+    (the model's "no condition"), and each symbol is drawn from ``u + scale * (c - u)``, c and u
+    the stream's and its twin's logits. Scale 1 draws as without a guide; above 1 it strengthens
+    what the condition changes. ``state`` and ``conditions`` as :func:`sample` takes them, for the twins."""
+
+    state: tuple[torch.Tensor, ...] | None
+    conditions: torch.Tensor | None
+    scale: float
+
+
+def guided(logits: torch.Tensor, scale: float) -> torch.Tensor:
+    """The guided logits of streams [B, C] from ``logits`` [2B, C], the streams' then their twins'.
+
+    >>> guided(torch.tensor([[2.0, 0.0], [1.0, 1.0]]), 3.0).tolist()
+    [[4.0, -2.0]]
+    """
+    c, u = logits.chunk(2)
+    return u + scale * (c - u)
+
+
+def _with_twins(state: tuple[torch.Tensor, ...] | None, conditions: torch.Tensor | None, feed: Feed,
+                guide: Guide) -> tuple[tuple[torch.Tensor, ...] | None, torch.Tensor | None, Feed]:
+    """The state, conditions and feed of the streams followed by their :class:`Guide` twins."""
+    if (state is None) != (guide.state is None) or (conditions is None) != (guide.conditions is None):
+        raise RnnkitError("a guide's twins need a state and conditions where the streams have them")
+    if state is not None:
+        state = tuple(torch.cat([a, b], dim=1) for a, b in zip(state, guide.state))
+    if conditions is not None:
+        conditions = torch.cat([conditions, guide.conditions])
+    return state, conditions, lambda symbols: feed(symbols).repeat(2, 1)  # twins read what their streams read
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
@@ -164,7 +200,8 @@ def resolve_precision(precision: str, device: torch.device, num_samples: int) ->
 def generate(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: int = 500, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None, num_samples: int = 1,
              precision: str = "auto", state: tuple[torch.Tensor, ...] | None = None,
-             conditions: torch.Tensor | None = None, feed: Feed | None = None) -> Iterator[torch.Tensor]:
+             conditions: torch.Tensor | None = None, feed: Feed | None = None,
+             guide: Guide | None = None) -> Iterator[torch.Tensor]:
     """The symbols drawn after ``prime``, one step at a time: ids [num_samples] per step, at most
     ``length`` steps (a caller may stop earlier: nothing is computed past the last step it takes).
     Options as :func:`sample`; bad options raise at the first step."""
@@ -173,7 +210,7 @@ def generate(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length:
         raise RnnkitError(f"sampling precision must be auto or one of {', '.join(PRECISIONS)}, got {precision!r}")
     model.eval()
     device = next(model.parameters()).device
-    precision = resolve_precision(precision, device, num_samples)
+    precision = resolve_precision(precision, device, num_samples * (2 if guide else 1))
     if precision == "int8" and device.type != "cpu":
         raise RnnkitError("int8 sampling runs on the CPU only: use --precision fp32 or bf16 on a GPU")
     seed = seed if seed is not None else int(torch.seed() % 2**62)
@@ -181,18 +218,21 @@ def generate(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length:
     stepper = Stepper(model, precision)
     uniforms = Uniforms(seed, num_samples, device)
     feed = feed or (lambda symbols: symbols)
-    logits = stepper.prime(feed(ids[None, :].expand(num_samples, -1)), state, conditions)
+    if guide is not None:
+        state, conditions, feed = _with_twins(state, conditions, feed, guide)
+    combine = (lambda logits: guided(logits, guide.scale)) if guide is not None else (lambda logits: logits)
+    logits = combine(stepper.prime(feed(ids[None, :].expand(num_samples, -1)), state, conditions))
     for t in range(length):
         nxt = draw(logits, temperature, top_k, top_p, uniforms)
         yield nxt
         if t + 1 < length:
-            logits = stepper.step(feed(nxt[:, None])[:, 0])
+            logits = combine(stepper.step(feed(nxt[:, None])[:, 0]))
 
 
 def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: int = 500, temperature: float = 1.0,
            top_k: int | None = None, top_p: float | None = None, seed: int | None = None, stop: str | None = None,
            num_samples: int = 1, precision: str = "auto", state: tuple[torch.Tensor, ...] | None = None,
-           conditions: torch.Tensor | None = None, feed: Feed | None = None) -> list[str]:
+           conditions: torch.Tensor | None = None, feed: Feed | None = None, guide: Guide | None = None) -> list[str]:
     """Generate ``num_samples`` continuations of ``prime`` (the prime itself is not returned).
 
     Each stream stops after ``length`` symbols or right after it writes ``stop`` (kept in the
@@ -207,13 +247,14 @@ def sample(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length: i
     classes a model built with ``condition_input`` adds to every input. ``feed``: what the model
     reads of the symbols it is given (the prime's ids [num_samples, T], then each step's [num_samples,
     1]), called once on each in order; None: the symbols themselves (the tune recipe's adds each
-    one's place in the bar, ``ModelConfig.step_classes``).
+    one's place in the bar, ``ModelConfig.step_classes``). ``guide``: draw each stream's symbols
+    with classifier-free guidance (:class:`Guide`; None: without).
     """
     chosen: list[torch.Tensor] = []
     texts = [""] * num_samples
     ends = [length] * num_samples
     steps = generate(model, vocab, prime, length, temperature, top_k, top_p, seed, num_samples, precision, state,
-                     conditions, feed)
+                     conditions, feed, guide)
     for t, nxt in enumerate(steps):
         chosen.append(nxt)
         if stop:  # per-stream text only when an end string must be found

@@ -198,6 +198,9 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--meter", default=None, metavar="M",
                    help="tune runs conditioned on the meter: write in this one (6/8, 3/4, ...; default: one of the "
                         "kind's meters, drawn as often as its training tunes have it)")
+    p.add_argument("--guidance", type=opt.non_negative, default=None, metavar="S",
+                   help="tune runs trained with --condition-dropout: the classifier-free guidance scale "
+                        "(1: none; default: the run's)")
     p.add_argument("--num-samples", type=opt.positive_int, default=1, help="streams drawn as one batch")
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto",
@@ -226,6 +229,10 @@ def print_samples(load_lm: Callable[[str, str], Any], run: str, args: argparse.N
         if not hasattr(lm, "kinds"):
             raise RnnkitError("--meter picks the meter of a tune: it needs a tune run")
         options["meter"] = args.meter
+    if args.guidance is not None:
+        if not hasattr(lm, "kinds"):
+            raise RnnkitError("--guidance strengthens a tune's kind: it needs a tune run")
+        options["guidance"] = args.guidance
     if args.stop == "":  # --stop alone
         if not getattr(lm, "documents", False):
             raise RnnkitError("--stop alone stops where the model ends a document: it needs a charlm run trained "

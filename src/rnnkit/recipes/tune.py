@@ -78,6 +78,10 @@ class DataConfig:
     # it from the kind's own meters (or takes the one asked for). Off by default: a 600-s run wrote no
     # more Ashover tunes whose bars add up, and fewer waltzes in 3/4 (README, "Tunes from one choice").
     meter: bool = False
+    # The share of training reads whose kind is replaced by "no kind" (a condition of its own, after
+    # the kinds and meters), so that sampling can guide each tune away from the tunes of no kind in
+    # particular (classifier-free guidance: sample --guidance, decoding.sampling.Guide).
+    condition_dropout: float = 0.0
 
 
 # The kind enters the initial state (the lecture's single input) and every step's input: with the
@@ -183,20 +187,35 @@ def divergence(logits: torch.Tensor, batch: Batch) -> LossResult:
     return time_synchronous_xent(logits, batch.targets)
 
 
-def read_conditions(model: SequenceModel, batch: Batch, state: Any) -> tuple[torch.Tensor, tuple]:
-    """The net starts from each tune's kind (or from zeros, unconditioned), reads the tune."""
-    start = model.initial_state(batch.conditions) if model.config.num_conditions else None
-    return model(batch.inputs, batch.lengths, start, batch.conditions if model.config.condition_input else None)
+def read_conditions(model: SequenceModel, batch: Batch, state: Any, dropout: float = 0.0,
+                    none: int = 0) -> tuple[torch.Tensor, tuple]:
+    """The net starts from each tune's kind (or from zeros, unconditioned), reads the tune. In
+    training, each tune's kind is the condition ``none`` with probability ``dropout`` (drawn from
+    torch's generator, which checkpoints keep: a resumed run drops the same)."""
+    conditions = batch.conditions
+    if dropout and model.training and conditions is not None:
+        kinds = conditions if conditions.dim() == 1 else conditions[:, 0]
+        kinds = torch.where(torch.rand(kinds.shape, device=kinds.device) < dropout, none, kinds)
+        conditions = kinds if conditions.dim() == 1 else torch.stack([kinds, conditions[:, 1]], 1)
+    start = model.initial_state(conditions) if model.config.num_conditions else None
+    return model(batch.inputs, batch.lengths, start, conditions if model.config.condition_input else None)
+
+
+def no_kind(data: "DataConfig", kinds: Sequence[str], meters: Sequence[str] | None) -> int | None:
+    """The condition id of "no kind" in a run trained with ``condition_dropout`` (after the kinds
+    and meters), else None."""
+    return len(kinds) + len(meters or []) if data.condition and data.condition_dropout > 0 else None
 
 
 class TuneTask(SequenceTask):
     """The held-out tunes' nats/char and, with ``draw``, what the model's generated tunes score
     (``draw(model)``: :func:`fit_metrics` of the weights being trained)."""
 
-    def __init__(self, train: list, valid: list | None, cfg: TrainConfig, draw: Any = None):
+    def __init__(self, train: list, valid: list | None, cfg: TrainConfig, draw: Any = None,
+                 forward: Any = read_conditions):
         held_out = SequenceBatches(sorted(valid, key=lambda e: len(e[0])), 32, shuffle=False) if valid else None
         super().__init__(SequenceBatches(train, cfg.batch_size, cfg.seed, bucket=20), held_out, divergence,
-                         unit="char", forward=read_conditions)
+                         unit="char", forward=forward)
         self.draw = draw
 
     def evaluate(self, model: torch.nn.Module, runtime: Any) -> dict[str, float]:
@@ -205,10 +224,14 @@ class TuneTask(SequenceTask):
 
 
 def tune_task(parts: dict, vocab: Vocabulary, kinds: list[str], meters: list[str] | None, info: dict,
-              train: TrainConfig, draw: Any, places: Callable[[str], list[int]] | None) -> TuneTask:
-    """The :class:`TuneTask` of a split (``parts``), its examples as :func:`training_examples` makes them."""
+              train: TrainConfig, draw: Any, places: Callable[[str], list[int]] | None,
+              data: DataConfig = DataConfig()) -> TuneTask:
+    """The :class:`TuneTask` of a split (``parts``), its examples as :func:`training_examples` makes
+    them, its training reads dropping the kind as ``data.condition_dropout`` says."""
+    none = no_kind(data, kinds, meters)
+    forward = partial(read_conditions, dropout=data.condition_dropout, none=none) if none is not None else read_conditions
     return TuneTask(training_examples(parts["train"], vocab, kinds, info["repeats_by_kind"], meters, places),
-                    examples(parts["valid"], vocab, kinds, meters, places), train, draw)
+                    examples(parts["valid"], vocab, kinds, meters, places), train, draw, forward)
 
 
 def fit_drawer(check: FitCheck, vocab: Vocabulary, kinds: list[str], meters: list[str] | None, parts: dict,
@@ -266,9 +289,11 @@ def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | Non
     ``check``: how the weights to keep are chosen (:class:`FitCheck`, which sets ``train.select``):
     by valid loss when it draws no tunes (the default), for an unconditioned run (the plain model
     to compare with), and when no kind has ``check.min_tunes`` training tunes."""
+    if not 0 <= data.condition_dropout < 1:
+        raise RnnkitError(f"condition_dropout is the share of tunes read as of no kind: in [0, 1), got {data.condition_dropout}")
     runtime = new_run(out, train)
     if not data.condition:
-        data = replace(data, meter=False)  # the meter is a condition beside the kind
+        data = replace(data, meter=False, condition_dropout=0.0)  # conditions beside (and instead of) the kind
     vocab, kinds, meters, parts, info = _prepare(data, None, None)
     if check.samples and (not data.condition or max(info["train_tunes_by_kind"].values()) < check.min_tunes):
         log.info("tune: keeping the lowest valid loss: %s", "an unconditioned run draws no tunes by kind"
@@ -278,7 +303,7 @@ def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | Non
     settings = {**DEFAULT_MODEL, **(model_overrides or {})}
     if not data.condition:
         settings["condition_input"] = False
-    classes = len(kinds) + len(meters or []) if data.condition else 0
+    classes = len(kinds) + len(meters or []) + (no_kind(data, kinds, meters) is not None) if data.condition else 0
     model_cfg = ModelConfig(vocab_size=len(vocab), num_outputs=len(vocab), num_conditions=classes, **settings).validate()
     model = build_model(model_cfg)
     os.makedirs(out, exist_ok=True)
@@ -295,7 +320,7 @@ def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | Non
                                                             else "")) if model_cfg.step_classes else "",
         model.num_parameters() / 1e6, runtime.device, runtime.precision)
     draw = fit_drawer(check, vocab, kinds, meters, parts, info)
-    task = tune_task(parts, vocab, kinds, meters, info, train, draw, bar_places(model_cfg))
+    task = tune_task(parts, vocab, kinds, meters, info, train, draw, bar_places(model_cfg), data)
     return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
 
 
@@ -328,7 +353,7 @@ def resume_tune(out: str, model_overrides: dict[str, Any] | None = None,
     _, _, _, parts, info = _prepare(data, vocab, kinds, meters)
     check = from_dict(FitCheck, config.get("select", {"samples": 0}))  # runs made before it: by valid loss
     draw = fit_drawer(check, vocab, kinds, meters, parts, info)
-    task = tune_task(parts, vocab, kinds, meters, info, train, draw, bar_places(model_cfg))
+    task = tune_task(parts, vocab, kinds, meters, info, train, draw, bar_places(model_cfg), data)
     return resume_run(out, config, train, build_model(model_cfg), task, changed_digest(info, config, data.data), stop_after)
 
 
@@ -338,8 +363,9 @@ def load(run_dir: str, device: str = "cpu") -> TuneGenerator:
     model, config, step = load_run_model(run_dir, ModelConfig, build_model, device)
     vocab, kinds, meters = read_tune_vocab(run_dir)
     classes, counts = read_meter_classes(run_dir)
+    none = no_kind(from_dict(DataConfig, config["data"]), kinds, classes)
     return TuneGenerator(model=model, vocab=vocab, kinds=kinds, meters=meters, config=config, step=step,
-                         meter_classes=classes, meter_counts=counts)
+                         meter_classes=classes, meter_counts=counts, no_kind=none)
 
 
 def held_out(run_dir: str, split: str) -> list[Tune]:

@@ -2,8 +2,8 @@
 language models' shared command with ``--condition KIND``.
 
     rnnkit train tune --data ABC_FOLDER --out runs/tunes [--no-condition | --condition-meter] [--no-bar-position]
-                      [--no-bar-count]
-    rnnkit evaluate runs/tunes [--split valid|test] [--samples 100] [--temperature 1.0] [--json]
+                      [--no-bar-count] [--condition-dropout P]
+    rnnkit evaluate runs/tunes [--split valid|test] [--samples 100] [--temperature 1.0] [--guidance S] [--json]
 
 ``evaluate`` scores the run's held-out tunes (nats/char, each read from its own kind) and draws
 ``--samples`` tunes of every kind with at least ``--min-tunes`` training tunes, counting the
@@ -53,6 +53,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--condition-meter", action="store_true",
                    help="the tune's meter (M:) is a condition too, beside the kind; generation draws it from the "
                         "kind's own meters, or takes sample --meter (default: the kind alone)")
+    p.add_argument("--condition-dropout", type=opt.fraction, default=None, metavar="P",
+                   help="read this share of training tunes as of no kind, so that sampling can guide each tune "
+                        "towards its kind (sample --guidance; default 0: no such reads, no guidance)")
     p.add_argument("--condition-at", choices=("state", "every-step"), default=None,
                    help="where the kind enters: the initial state only (the lecture's single input), "
                         "or that and every step's input (the default)")
@@ -85,7 +88,11 @@ def train_from_args(args: argparse.Namespace) -> None:
     if "data" in given:
         given["data"] = os.path.abspath(given["data"])  # --resume and evaluate find it from any folder
     data = DataConfig(**given, condition=not args.no_condition, balance=args.balance,
-                      meter=args.condition_meter)
+                      meter=args.condition_meter, **({"condition_dropout": args.condition_dropout}
+                                                     if args.condition_dropout is not None else {}))
+    if args.no_condition and args.condition_dropout:
+        raise RnnkitError("--condition-dropout drops the kind now and then: drop it with --no-condition")
+
     if args.no_condition and args.condition_at:
         raise RnnkitError("--condition-at says where the kind enters: drop it with --no-condition")
     if args.no_condition and args.condition_meter:
@@ -111,10 +118,11 @@ def resume_from_args(args: argparse.Namespace) -> None:
 
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
     if (args.no_condition or args.condition_at or args.balance or args.condition_meter or args.no_bar_position
-            or args.no_bar_count or args.select_samples is not None or args.select_temperature is not None):
+            or args.no_bar_count or args.select_samples is not None or args.select_temperature is not None
+            or args.condition_dropout is not None):
         raise RnnkitError("--resume reads the run's own settings; drop --no-condition, --condition-meter, "
-                          "--condition-at, --balance, --no-bar-position, --no-bar-count, --select-samples and "
-                          "--select-temperature")
+                          "--condition-at, --condition-dropout, --balance, --no-bar-position, --no-bar-count, "
+                          "--select-samples and --select-temperature")
     resume_tune(args.resume, opt.given(args, MODEL_OPTIONS),
                 opt.patience(opt.train_settings(args, train_options(), new_run=False)))
 
@@ -127,6 +135,9 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-tunes", type=opt.positive_int, default=30,
                    help="generate for the kinds with at least this many training tunes (default 30)")
     p.add_argument("--temperature", type=opt.non_negative, default=1.0, help="sampling temperature (default 1.0)")
+    p.add_argument("--guidance", type=opt.non_negative, default=None,
+                   help="classifier-free guidance scale for runs trained with --condition-dropout (1: none; "
+                        "default: the run's)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -138,10 +149,12 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
     from .tune import held_out, load
 
     gen = load(run, args.device)
+    guidance = gen.guidance_scale(args.guidance)  # a bad scale is refused before the held-out tunes are read
     known = frozenset(music_of(t.text) for t in held_out(run, "train")) if args.samples else frozenset()
     result = {"split": args.split, "step": gen.step, "conditioned": gen.conditioned,
-              **score_held_out(gen, held_out(run, args.split)), "temperature": args.temperature,
-              "generated": generation_report(gen, args.samples, args.min_tunes, args.temperature, args.seed, known)}
+              **score_held_out(gen, held_out(run, args.split)), "temperature": args.temperature, "guidance": guidance,
+              "generated": generation_report(gen, args.samples, args.min_tunes, args.temperature, args.seed, known,
+                                             guidance)}
     if args.json:
         print(json.dumps(result))
         return

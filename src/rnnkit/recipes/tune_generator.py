@@ -6,10 +6,13 @@
 Each tune starts from the kind's initial state (and, for a net that reads it at every step, the
 kind's input vector), after the end mark the net was trained to read first, and ends where the
 net writes the end mark. A net conditioned on the meter too writes in the meter asked for, or in
-one drawn from the kind's own.
+one drawn from the kind's own. A net trained with ``--condition-dropout`` also knows "no kind",
+and draws each tune with classifier-free guidance (``guidance``, :class:`~rnnkit.decoding.sampling.Guide`):
+away from what a tune of no kind in particular would be, towards what the kind asked for makes likelier.
 """
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -20,11 +23,13 @@ from ..data.bar_position import BarPosition
 from ..data.documents import END
 from ..data.tunes import COMMON_TIME, find_kind
 from ..data.vocab import Vocabulary
-from ..decoding.sampling import sample as _sample, stream as _stream
+from ..decoding.sampling import Guide, sample as _sample, stream as _stream
 from ..errors import RnnkitError
 from ..models.model import SequenceModel
 
 OTHER_METER = "?"  # the meter class of a tune without M:, or with a meter no training tune had
+# The guidance scale a run trained with --condition-dropout samples with unless told (1: none).
+DEFAULT_GUIDANCE = 1.0
 
 
 class BarFeed:
@@ -54,6 +59,7 @@ class TuneGenerator:
     step: int
     meter_classes: list[str] | None = None  # the meters it is conditioned on (None: the kind alone)
     meter_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # each kind's training tunes by meter
+    no_kind: int | None = None  # the condition "no kind" (a run trained with --condition-dropout), else None
     documents = True  # each sample is one whole tune, ended where the model ends it
     default_length = 3000  # characters at most (the longest Nottingham tune has 1,352)
 
@@ -73,23 +79,27 @@ class TuneGenerator:
         return self.sample_many(1, condition=condition, **kwargs)[0]
 
     def sample_many(self, num_samples: int, prime: str = "", length: int | None = None, condition: str | None = None,
-                    end_of_document: bool = True, meter: str | None = None, **kwargs: Any) -> list[str]:
+                    end_of_document: bool = True, meter: str | None = None, guidance: float | None = None,
+                    **kwargs: Any) -> list[str]:
         """``num_samples`` tunes, each started from the kind ``condition`` (required for a
         conditioned model, refused by an unconditioned one) and ``prime``, ended where the model
         writes the end mark (or after ``length`` characters); sampling options as
         :func:`rnnkit.decoding.sampling.sample`. A model conditioned on the meter too writes in
         ``meter`` (one it was trained on), or by default in one of the kind's meters
-        (:attr:`meters`), drawn for each tune as often as the kind's training tunes have it."""
+        (:attr:`meters`), drawn for each tune as often as the kind's training tunes have it.
+        ``guidance``: the scale of classifier-free guidance (a run trained with ``--condition-dropout``;
+        default :data:`DEFAULT_GUIDANCE` there, 1 (none) elsewhere)."""
         kwargs["stop"] = kwargs.get("stop") or END
-        start = self._start(condition, num_samples, meter, kwargs.get("seed"))
+        start = self._start(condition, num_samples, meter, kwargs.get("seed"), guidance)
         texts = _sample(self.model, self.vocab, END + prime, self.default_length if length is None else length,
                         num_samples=num_samples, **start, **kwargs)
         return [prime + (t[:-1] if t.endswith(END) else t) for t in texts]
 
     def stream(self, prime: str = "", length: int | None = None, condition: str | None = None,
-               end_of_document: bool = True, meter: str | None = None, **kwargs: Any) -> Iterator[str]:
+               end_of_document: bool = True, meter: str | None = None, guidance: float | None = None,
+               **kwargs: Any) -> Iterator[str]:
         """One tune as it is drawn: ``prime``, then character by character (see :meth:`sample_many`)."""
-        start = self._start(condition, 1, meter, kwargs.get("seed"))
+        start = self._start(condition, 1, meter, kwargs.get("seed"), guidance)
         kwargs["stop"] = kwargs.get("stop") or END
         yield prime
         for symbol in _stream(self.model, self.vocab, END + prime, self.default_length if length is None else length,
@@ -99,10 +109,12 @@ class TuneGenerator:
             yield symbol
 
     def _start(self, condition: str | None, num_samples: int, meter: str | None = None,
-               seed: int | None = None) -> dict[str, Any]:
+               seed: int | None = None, guidance: float | None = None) -> dict[str, Any]:
         """How ``num_samples`` streams of the kind ``condition`` start: the sampler's ``state`` (None:
-        zeros), for a model that reads its condition at every step its ``conditions``, and for one
-        that reads each character's place in the bar the ``feed`` that counts it (:class:`BarFeed`)."""
+        zeros), for a model that reads its condition at every step its ``conditions``, for one
+        that reads each character's place in the bar the ``feed`` that counts it (:class:`BarFeed`),
+        and the ``guide`` of a guidance scale other than 1."""
+        scale = self.guidance_scale(guidance)
         if self.conditioned and condition is None:
             raise RnnkitError(f"give the kind of tune to generate (--condition): one of {', '.join(self.kinds)}")
         if not self.conditioned and condition is not None:
@@ -120,8 +132,24 @@ class TuneGenerator:
                 self.kinds[kind], num_samples, seed)
             ids = torch.stack([ids, torch.tensor([len(self.kinds) + self.meter_classes.index(m) for m in meters])], 1)
         ids = ids.to(next(self.model.parameters()).device)
-        return {"state": self.model.initial_state(ids), "conditions": ids if self.model.config.condition_input else None,
-                "feed": feed}
+        start = {"state": self.model.initial_state(ids), "conditions": ids if cfg.condition_input else None, "feed": feed}
+        if scale != 1:
+            twins = torch.full_like(ids, self.no_kind) if ids.dim() == 1 else ids.clone()
+            if ids.dim() == 2:
+                twins[:, 0] = self.no_kind  # the kind's column: the meter stays
+            start["guide"] = Guide(self.model.initial_state(twins), twins if cfg.condition_input else None, scale)
+        return start
+
+    def guidance_scale(self, guidance: float | None = None) -> float:
+        """The guidance scale to sample with: ``guidance`` (an error where the run cannot take it), or the run's default."""
+        if guidance is None:
+            return DEFAULT_GUIDANCE if self.no_kind is not None else 1.0
+        if not (isinstance(guidance, (int, float)) and math.isfinite(guidance) and guidance >= 0):
+            raise RnnkitError(f"guidance must be a number >= 0, got {guidance!r}")
+        if guidance != 1 and self.no_kind is None:
+            raise RnnkitError("this run was trained without --condition-dropout: it has no \"no kind\" to guide "
+                              "away from, so it takes no guidance other than 1")
+        return float(guidance)
 
     def _meter(self, meter: str) -> str:
         """``meter`` as the model knows it (``C`` and ``2/2`` are ``4/4``); another is an error listing them."""
