@@ -1,0 +1,131 @@
+"""The tune recipe with classifier-free guidance: ``--condition-dropout`` trains "no kind" beside
+the kinds, ``sample``/``evaluate --guidance`` draw each tune against it; runs without it refuse a
+guidance scale, and old runs load as before."""
+import json
+
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.cli import main
+from rnnkit.data.tunes import meter_of
+from rnnkit.errors import RnnkitError
+from rnnkit.recipes.tune import DataConfig, resume_tune, train_tune
+from rnnkit.recipes.tune_generator import DEFAULT_GUIDANCE
+from rnnkit.training.metrics import read_metrics
+from rnnkit.training.trainer import TrainingInterrupted
+from tune_data import train_config, write_collection
+
+SMALL = dict(embedding_dim=16, hidden_size=64, num_layers=1, dropout=0.0)
+SMALL_FLAGS = ["--embedding-dim", "16", "--hidden-size", "64", "--num-layers", "1", "--dropout", "0",
+               "--batch-size", "8", "--lr", "0.01", "--precision", "fp32", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory):
+    return str(write_collection(tmp_path_factory.mktemp("tunes") / "abc", per_kind=15))
+
+
+@pytest.fixture(scope="module")
+def guided(tmp_path_factory, collection):
+    out = tmp_path_factory.mktemp("tune") / "guided"
+    train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1, condition_dropout=0.3),
+               SMALL, train_config(max_steps=300))
+    return out
+
+
+def test_no_kind_is_a_condition_of_its_own(guided):
+    """Two kinds and "no kind" after them; with guidance 0 every kind draws the same tunes (the
+    twins' alone, which read no kind), and those come in both kinds' meters."""
+    gen = rnnkit.load(str(guided))
+    assert gen.kinds == ["jigs", "waltzes"] and gen.no_kind == 2 and gen.model.config.num_conditions == 3
+    assert json.loads((guided / "config.json").read_text())["data"]["condition_dropout"] == 0.3
+    jigs, waltzes = (gen.sample_many(20, condition=k, seed=3, length=80, guidance=0.0) for k in ("jigs", "waltzes"))
+    assert jigs == waltzes
+    meters = [meter_of(t) for t in jigs]
+    assert meters.count("6/8") >= 3 and meters.count("3/4") >= 3, meters
+    # Guided (scale 2, temperature 1): mostly the kind's meter, the other kind's at most once in
+    # 20 (this tiny net also writes a few garbled meters at temperature 1, guided or not).
+    for kind, meter, other in (("jigs", "6/8", "3/4"), ("waltzes", "3/4", "6/8")):
+        got = [meter_of(t) for t in gen.sample_many(20, condition=kind, seed=3, length=80, guidance=2.0)]
+        assert got.count(meter) >= 13 and got.count(other) <= 1, (kind, got)
+
+
+def test_the_default_scale_is_the_runs(guided):
+    gen = rnnkit.load(str(guided))
+    assert gen.guidance_scale() == DEFAULT_GUIDANCE
+    options = dict(condition="waltz", seed=5, length=80, temperature=1.0)
+    assert gen.sample_many(4, **options) == gen.sample_many(4, guidance=DEFAULT_GUIDANCE, **options)
+    assert "".join(gen.stream(**options)) == gen.generate(**options)
+
+
+def test_resume_drops_the_same_kinds(tmp_path, collection):
+    """The kinds dropped are drawn from torch's generator, which checkpoints keep: a resumed run's
+    losses and weights are those of the unbroken run."""
+    d = DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1, condition_dropout=0.5)
+    cfg = train_config(max_steps=12, eval_interval=1e-9)
+    train_tune(str(tmp_path / "a"), d, SMALL, cfg)
+    with pytest.raises(TrainingInterrupted):
+        train_tune(str(tmp_path / "b"), d, SMALL, cfg, stop_after=5)
+    resume_tune(str(tmp_path / "b"))
+    a, b = (read_metrics(str(tmp_path / r / "metrics.jsonl")) for r in "ab")
+    assert [r.get("train_loss") for r in a] == [r.get("train_loss") for r in b]
+    for p, q in zip(rnnkit.load(str(tmp_path / "a")).model.state_dict().values(),
+                    rnnkit.load(str(tmp_path / "b")).model.state_dict().values()):
+        assert torch.equal(p, q)
+
+
+def test_cli_train_sample_and_evaluate(tmp_path, collection, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "tune", "--data", collection, "--out", str(run), "--max-steps", "3", *SMALL_FLAGS,
+                 "--condition-dropout", "0.2"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["condition_dropout"] == 0.2 and config["model"]["num_conditions"] == 3
+    capsys.readouterr()
+    assert main(["sample", str(run), "--condition", "jig", "--guidance", "2", "--length", "30", "--seed", "1"]) == 0
+    assert len(capsys.readouterr().out) > 1
+    assert main(["evaluate", str(run), "--samples", "2", "--min-tunes", "1", "--guidance", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["guidance"] == 2.0 and set(result["generated"]) == {"jigs", "waltzes"}
+
+
+def test_bad_guidance_gives_one_line_errors_and_touches_nothing(tmp_path, collection, guided, capsys):
+    plain = tmp_path / "plain"
+    train_tune(str(plain), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1), SMALL,
+               train_config(max_steps=2))
+    before = {p.name: p.read_bytes() for p in plain.iterdir() if p.is_file()}
+    cases = [
+        (["sample", str(plain), "--condition", "jig", "--guidance", "2"], "trained without --condition-dropout"),
+        (["evaluate", str(plain), "--guidance", "2"], "trained without --condition-dropout"),
+        (["sample", str(guided), "--condition", "jig", "--guidance", "-1"], "--guidance"),
+        (["train", "tune", "--data", collection, "--out", str(tmp_path / "o1"), "--no-condition",
+          "--condition-dropout", "0.1"], "drop it with --no-condition"),
+        (["train", "tune", "--data", collection, "--out", str(tmp_path / "o2"), "--condition-dropout", "1"],
+         "--condition-dropout"),
+        (["train", "tune", "--resume", str(plain), "--condition-dropout", "0.1"], "--condition-dropout, --balance"),
+    ]
+    for args, pattern in cases:
+        capsys.readouterr()
+        assert main(args) == 2, args
+        lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+        assert len(lines) == 1 and pattern in lines[0], (args, lines)
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+    assert {p.name: p.read_bytes() for p in plain.iterdir() if p.is_file()} == before
+    with pytest.raises(RnnkitError, match="trained without --condition-dropout"):
+        rnnkit.load(str(plain)).generate("jig", guidance=2.0)
+    with pytest.raises(RnnkitError, match="condition_dropout"):
+        train_tune(str(tmp_path / "o3"), DataConfig(data=collection, condition_dropout=1.0), SMALL, train_config())
+    assert not (tmp_path / "o3").exists()
+
+
+def test_a_charlm_run_takes_no_guidance(tmp_path, capsys):
+    from rnnkit.recipes.charlm import DataConfig as CharData, train_charlm
+    from rnnkit.training.trainer import TrainConfig
+
+    (tmp_path / "c.txt").write_text("abcabcabd " * 200)
+    run = tmp_path / "lm"
+    train_charlm(str(run), CharData(corpus=str(tmp_path / "c.txt")), dict(hidden_size=16, embedding_dim=8, num_layers=1),
+                 TrainConfig(max_steps=2, batch_size=4, bptt=16, progress=False, precision="fp32", device="cpu"))
+    capsys.readouterr()
+    assert main(["sample", str(run), "--guidance", "2"]) == 2
+    assert "--guidance strengthens a tune's kind: it needs a tune run" in capsys.readouterr().err
