@@ -19,7 +19,9 @@ single input, nothing more), ``balanced`` (``--balance``: the tunes of rare kind
 often; ``balanced-2`` and ``balanced-3`` with seeds 2 and 3), ``guided``, ``guided-2`` and
 ``guided-3`` (``--condition-dropout 0.1`` with seeds 1, 2 and 3: a tenth of the training tunes
 read as of no kind, so that sampling can use classifier-free guidance; each such run is scored
-at every scale of ``--guidance``, the others at 1, no guidance), ``unconditioned`` (``--no-condition``: the same net from a zero state), ``by-fit``
+at every scale of ``--guidance``, the others at 1, no guidance), ``balanced-guided``,
+``balanced-guided-2`` and ``balanced-guided-3`` (both: ``--balance --condition-dropout 0.1``,
+seeds 1, 2 and 3), ``unconditioned`` (``--no-condition``: the same net from a zero state), ``by-fit``
 (``--select-samples 50``: the weights kept are those whose worst kind writes the most tunes that
 pass, not those of the lowest valid nats/char), ``averaged`` (``--average 0.995``: a moving
 average of the weights is evaluated and kept), and each of the last two again with ``--seed 2``
@@ -69,6 +71,9 @@ SYSTEMS = {"defaults": ("defaults", []),
            "guided": ("guided", ["--condition-dropout", "0.1"]),
            "guided-2": ("guided-2", ["--condition-dropout", "0.1", "--seed", "2"]),
            "guided-3": ("guided-3", ["--condition-dropout", "0.1", "--seed", "3"]),
+           "balanced-guided": ("balanced-guided", ["--balance", "--condition-dropout", "0.1"]),
+           "balanced-guided-2": ("balanced-guided-2", ["--balance", "--condition-dropout", "0.1", "--seed", "2"]),
+           "balanced-guided-3": ("balanced-guided-3", ["--balance", "--condition-dropout", "0.1", "--seed", "3"]),
            "unconditioned": ("plain", ["--no-condition"]),
            "by-fit": ("by-fit", ["--select-samples", "50"]),
            "by-fit-reseeded": ("by-fit-2", ["--select-samples", "50", "--seed", "2"]),
