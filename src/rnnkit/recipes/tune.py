@@ -19,6 +19,8 @@ meter the tune wrote. Generation then draws the meter from the kind's own (as of
 training tunes have each) unless one is asked for (``sample --meter 3/4``). ``--no-condition``
 trains the same net from a zero state on the same tunes: the unconditioned model to compare with.
 ``--balance`` reads the tunes of rare kinds more often in each pass (:func:`kind_repeats`).
+``--condition-dropout P`` reads a share P of the training tunes as of "no kind" (:func:`read_conditions`),
+so that ``sample --guidance S`` can draw with classifier-free guidance (:class:`TuneGenerator`).
 
 Tunes are split by a seeded shuffle into train, valid and test; each is read after an end mark
 (the start symbol) and trained to end with one. The run keeps the weights of its lowest valid
