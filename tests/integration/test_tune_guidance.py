@@ -56,7 +56,24 @@ def test_the_default_scale_is_the_runs(guided):
     assert gen.guidance_scale() == DEFAULT_GUIDANCE
     options = dict(condition="waltz", seed=5, length=80, temperature=1.0)
     assert gen.sample_many(4, **options) == gen.sample_many(4, guidance=DEFAULT_GUIDANCE, **options)
-    assert "".join(gen.stream(**options)) == gen.generate(**options)
+    assert "".join(gen.stream(guidance=2.0, **options)) == gen.generate(guidance=2.0, **options)
+    assert gen.generate(guidance=2.0, **options) != gen.generate(guidance=1.0, **options)
+
+
+def test_with_the_meter_the_twins_keep_the_meter_asked_for(tmp_path):
+    """A run conditioned on the kind and the meter: each twin reads "no kind" beside its tune's meter."""
+    from tune_data import write_mixed
+
+    mixed = str(write_mixed(tmp_path / "abc"))
+    train_tune(str(tmp_path / "r"), DataConfig(data=mixed, valid_fraction=0.1, test_fraction=0.1, meter=True,
+                                               condition_dropout=0.2), SMALL, train_config(max_steps=2))
+    gen = rnnkit.load(str(tmp_path / "r"))
+    assert gen.no_kind == 1 + len(gen.meter_classes) and gen.model.config.num_conditions == gen.no_kind + 1
+    start = gen._start("ashover", 3, "3/4", seed=1, guidance=2.0)
+    meter = len(gen.kinds) + gen.meter_classes.index("3/4")
+    assert start["conditions"].tolist() == [[0, meter]] * 3
+    assert start["guide"].conditions.tolist() == [[gen.no_kind, meter]] * 3 and start["guide"].scale == 2.0
+    assert len(gen.generate("ashover", meter="3/4", guidance=2.0, length=40, seed=1)) > 0
 
 
 def test_resume_drops_the_same_kinds(tmp_path, collection):

@@ -203,7 +203,7 @@ def read_conditions(model: SequenceModel, batch: Batch, state: Any, dropout: flo
     return model(batch.inputs, batch.lengths, start, conditions if model.config.condition_input else None)
 
 
-def no_kind(data: "DataConfig", kinds: Sequence[str], meters: Sequence[str] | None) -> int | None:
+def no_kind(data: DataConfig, kinds: Sequence[str], meters: Sequence[str] | None) -> int | None:
     """The condition id of "no kind" in a run trained with ``condition_dropout`` (after the kinds
     and meters), else None."""
     return len(kinds) + len(meters or []) if data.condition and data.condition_dropout > 0 else None

@@ -92,7 +92,6 @@ def train_from_args(args: argparse.Namespace) -> None:
                                                      if args.condition_dropout is not None else {}))
     if args.no_condition and args.condition_dropout:
         raise RnnkitError("--condition-dropout drops the kind now and then: drop it with --no-condition")
-
     if args.no_condition and args.condition_at:
         raise RnnkitError("--condition-at says where the kind enters: drop it with --no-condition")
     if args.no_condition and args.condition_meter:
