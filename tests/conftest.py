@@ -43,3 +43,11 @@ def code_dir(tmp_path) -> str:
     (root / "blob.c").write_bytes(b"\x7fELF\x00\x01\x02" * 100)
     (root / "latin.c").write_bytes("/* caf\xe9 */\nint y;\n".encode("latin-1"))
     return str(root)
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory) -> str:
+    """The tune tests' toy ABC collection (tune_data.py): 15 jigs and 15 waltzes, one file each."""
+    from tune_data import write_collection
+
+    return str(write_collection(tmp_path_factory.mktemp("tunes") / "abc", per_kind=15))

@@ -6,6 +6,10 @@ import random
 from rnnkit.training.trainer import TrainConfig
 
 NOTES = "DEFGABcdef"
+# A net small enough to train in a test's seconds, in Python and as command-line flags.
+SMALL = dict(embedding_dim=16, hidden_size=64, num_layers=1, dropout=0.0)
+SMALL_FLAGS = ["--embedding-dim", "16", "--hidden-size", "64", "--num-layers", "1", "--dropout", "0",
+               "--batch-size", "8", "--lr", "0.01", "--precision", "fp32", "--no-progress"]
 KINDS = {"jigs": ("6/8", "1/8", 6), "waltzes": ("3/4", "1/4", 3), "reels": ("4/4", "1/8", 8)}
 
 

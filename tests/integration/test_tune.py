@@ -19,16 +19,8 @@ from rnnkit.recipes.tune_eval import SELECT_SEED, FitCheck, fit_metrics
 from rnnkit.training.metrics import read_metrics
 from rnnkit.training.trainer import TrainConfig, TrainingInterrupted
 from old_runs import assert_resumes_as_before
-from tune_data import train_config, write_collection
+from tune_data import SMALL, SMALL_FLAGS, train_config, write_collection
 
-SMALL = dict(embedding_dim=16, hidden_size=64, num_layers=1, dropout=0.0)
-SMALL_FLAGS = ["--embedding-dim", "16", "--hidden-size", "64", "--num-layers", "1", "--dropout", "0",
-               "--batch-size", "8", "--lr", "0.01", "--precision", "fp32", "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def collection(tmp_path_factory):
-    return str(write_collection(tmp_path_factory.mktemp("tunes") / "abc", per_kind=15))
 
 
 @pytest.fixture(scope="module")
@@ -322,9 +314,11 @@ def test_condition_is_refused_by_other_language_models(tmp_path, capsys):
     run = tmp_path / "lm"
     train_charlm(str(run), CharData(corpus=str(tmp_path / "c.txt")), dict(hidden_size=16, embedding_dim=8, num_layers=1),
                  TrainConfig(max_steps=2, batch_size=4, bptt=16, progress=False, precision="fp32", device="cpu"))
-    capsys.readouterr()
-    assert main(["sample", str(run), "--condition", "jig"]) == 2
-    assert "--condition picks the kind of tune: it needs a tune run" in capsys.readouterr().err
+    for flags, message in ((["--condition", "jig"], "--condition picks the kind of tune: it needs a tune run"),
+                           (["--guidance", "2"], "--guidance strengthens a tune's kind: it needs a tune run")):
+        capsys.readouterr()
+        assert main(["sample", str(run), *flags]) == 2
+        assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where", ["state", "every-step"])

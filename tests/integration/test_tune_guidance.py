@@ -14,16 +14,8 @@ from rnnkit.recipes.tune import DataConfig, resume_tune, train_tune
 from rnnkit.recipes.tune_generator import DEFAULT_GUIDANCE
 from rnnkit.training.metrics import read_metrics
 from rnnkit.training.trainer import TrainingInterrupted
-from tune_data import train_config, write_collection
+from tune_data import SMALL, SMALL_FLAGS, train_config, write_mixed
 
-SMALL = dict(embedding_dim=16, hidden_size=64, num_layers=1, dropout=0.0)
-SMALL_FLAGS = ["--embedding-dim", "16", "--hidden-size", "64", "--num-layers", "1", "--dropout", "0",
-               "--batch-size", "8", "--lr", "0.01", "--precision", "fp32", "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def collection(tmp_path_factory):
-    return str(write_collection(tmp_path_factory.mktemp("tunes") / "abc", per_kind=15))
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +54,6 @@ def test_the_default_scale_is_the_runs(guided):
 
 def test_with_the_meter_the_twins_keep_the_meter_asked_for(tmp_path):
     """A run conditioned on the kind and the meter: each twin reads "no kind" beside its tune's meter."""
-    from tune_data import write_mixed
-
     mixed = str(write_mixed(tmp_path / "abc"))
     train_tune(str(tmp_path / "r"), DataConfig(data=mixed, valid_fraction=0.1, test_fraction=0.1, meter=True,
                                                condition_dropout=0.2), SMALL, train_config(max_steps=2))
@@ -134,15 +124,3 @@ def test_bad_guidance_gives_one_line_errors_and_touches_nothing(tmp_path, collec
         train_tune(str(tmp_path / "o3"), DataConfig(data=collection, condition_dropout=1.0), SMALL, train_config())
     assert not (tmp_path / "o3").exists()
 
-
-def test_a_charlm_run_takes_no_guidance(tmp_path, capsys):
-    from rnnkit.recipes.charlm import DataConfig as CharData, train_charlm
-    from rnnkit.training.trainer import TrainConfig
-
-    (tmp_path / "c.txt").write_text("abcabcabd " * 200)
-    run = tmp_path / "lm"
-    train_charlm(str(run), CharData(corpus=str(tmp_path / "c.txt")), dict(hidden_size=16, embedding_dim=8, num_layers=1),
-                 TrainConfig(max_steps=2, batch_size=4, bptt=16, progress=False, precision="fp32", device="cpu"))
-    capsys.readouterr()
-    assert main(["sample", str(run), "--guidance", "2"]) == 2
-    assert "--guidance strengthens a tune's kind: it needs a tune run" in capsys.readouterr().err

@@ -14,9 +14,8 @@ from rnnkit.errors import RnnkitError
 from rnnkit.recipes.tune import DataConfig, resume_tune, train_tune
 from rnnkit.training.trainer import TrainConfig
 from old_runs import assert_resumes_as_before
-from tune_data import train_config, write_collection, write_mixed
+from tune_data import SMALL, train_config, write_collection, write_mixed
 
-SMALL = dict(embedding_dim=16, hidden_size=64, num_layers=1, dropout=0.0)
 
 
 @pytest.fixture(scope="module")
