@@ -310,7 +310,7 @@ class _Line:
         j = self.i
         while j < len(self.line) and self.line[j] == c:
             j += 1
-        if not self.after_note:
+        if not self.after_note or not self.bars.notes:  # none read, or none in the running bar
             return f"broken rhythm {self.line[self.i:j]} after no note"
         longer, shorter = 2 - Fraction(1, 2 ** (j - self.i)), Fraction(1, 2 ** (j - self.i))
         first, self.pending = (longer, shorter) if c == ">" else (shorter, longer)

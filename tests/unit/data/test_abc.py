@@ -35,6 +35,10 @@ BAD = {
     "a tuplet of zero notes": (tune("(0gdB GBd|"), "unexpected '0'"),
     "a chord divided by zero": (tune("[GB]/0 GBd|"), "unexpected '0'"),
     "a long bar in a meter with words after it": (tune("[M:6/8 x]gdB GBda|"), "bar 1 lasts 7/8, the meter 6/8 x"),
+    # A dotted pair whose first note is in the bar just closed: once shortened that bar's finished
+    # length, leaving the running bar negative (the bar position's fuzz test found A3|<).
+    "a dotted pair across a bar line": (tune("gdB GBd|<e gfe dcB|"), "broken rhythm < after no note"),
+    "a dotted pair across an ending": (tune("gdB GBd[1>e gfe dcB|"), "broken rhythm > after no note"),
 }
 
 

@@ -1,7 +1,7 @@
 """The place in the bar that the tune generator reads beside each character, on tunes written for
 rnnkit: it counts a bar as the ABC checker does, character by character, and never fails on text
 that is not ABC (a generator writes such text, and the sampler feeds it back)."""
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from rnnkit.data.abc import check_tune
 from rnnkit.data.bar_position import (BAR_COUNTS, EMPTY, FULL, HEADER, NO_METER, NUM_CLASSES, OVER, PARTS, BarPosition,
@@ -126,6 +126,8 @@ ABC_ALPHABET = "ABCDEFGabcdefgz|:[]()<>/0123456789 ,'^_=-\"{}!+~.%\nMLKPX\\\x04"
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=ABC_ALPHABET, max_size=80))
+@example("A3|<").via("found by this test: a dotted pair reaching back over a bar line")
+@example("A3[1<").via("the same over an ending")
 def test_any_text_has_a_class_at_every_character(body):
     """What a generator may write, header and nonsense included: a class in range for each
     character, never an exception (the sampler feeds every character back through it)."""
