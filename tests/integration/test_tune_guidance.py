@@ -94,6 +94,8 @@ def test_cli_train_sample_and_evaluate(tmp_path, collection, capsys):
     assert main(["evaluate", str(run), "--samples", "2", "--min-tunes", "1", "--guidance", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["guidance"] == 2.0 and set(result["generated"]) == {"jigs", "waltzes"}
+    assert main(["evaluate", str(run), "--samples", "2", "--min-tunes", "1", "--guidance", "2"]) == 0
+    assert "generated at temperature 1, guidance 2\n" in capsys.readouterr().out
 
 
 def test_bad_guidance_gives_one_line_errors_and_touches_nothing(tmp_path, collection, guided, capsys):

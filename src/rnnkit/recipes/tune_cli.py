@@ -159,6 +159,8 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
         return
     print(f"{args.split}: {result['tunes']} tunes, {result['nats_per_char']:.4f} nats/char "
           f"({result['bits_per_char']:.4f} bits/char)")
+    if result["generated"]:
+        print(f"generated at temperature {args.temperature:g}" + (f", guidance {guidance:g}" if guidance != 1 else ""))
     for kind, r in result["generated"].items():
         print(f"{kind:>12}: {r['samples']} generated, meter {'/'.join(r['meters'])} {100 * r['meter_fits']:.0f}%, "
               f"bars add up {100 * r['bars_add_up']:.0f}%, ended {100 * r['ended']:.0f}%, "
