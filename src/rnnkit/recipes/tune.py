@@ -227,8 +227,7 @@ class TuneTask(SequenceTask):
 
 
 def tune_task(parts: dict, vocab: Vocabulary, kinds: list[str], meters: list[str] | None, info: dict,
-              train: TrainConfig, draw: Any, places: Callable[[str], list[int]] | None,
-              data: DataConfig = DataConfig()) -> TuneTask:
+              train: TrainConfig, draw: Any, places: Callable[[str], list[int]] | None, data: DataConfig) -> TuneTask:
     """The :class:`TuneTask` of a split (``parts``), its examples as :func:`training_examples` makes
     them, its training reads dropping the kind as ``data.condition_dropout`` says."""
     none = no_kind(data, kinds, meters)

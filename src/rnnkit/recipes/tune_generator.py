@@ -135,9 +135,8 @@ class TuneGenerator:
         ids = ids.to(next(self.model.parameters()).device)
         start = {"state": self.model.initial_state(ids), "conditions": ids if cfg.condition_input else None, "feed": feed}
         if scale != 1:
-            twins = torch.full_like(ids, self.no_kind) if ids.dim() == 1 else ids.clone()
-            if ids.dim() == 2:
-                twins[:, 0] = self.no_kind  # the kind's column: the meter stays
+            twins = ids.clone()
+            (twins if ids.dim() == 1 else twins[:, 0]).fill_(self.no_kind)  # the kind's column: a meter stays
             start["guide"] = Guide(self.model.initial_state(twins), twins if cfg.condition_input else None, scale)
         return start
 
