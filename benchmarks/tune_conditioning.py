@@ -7,21 +7,24 @@ writes, and do its bars add up? Against the same net trained without the conditi
 Systems, each ``rnnkit train tune`` for the same budget (``--budget`` seconds, or ``--steps``
 steps: the same training for every system when the machine's speed varies), on the same split (seeded, by
 tune: 80% train, 10% valid choosing the kept weights, 10% test): ``defaults`` (what a user gets:
-the kind sets the initial state and joins every step's input, and each character is read with its
-place in the bar and the bars closed so far), ``reseeded`` and ``reseeded-3`` (the defaults with
+the kind sets the initial state and joins every step's input, each character is read with its
+place in the bar and the bars closed so far, the tunes of rare kinds are read more often, and a
+tenth of the tunes as of no kind, so that sampling guides each header towards its kind),
+``reseeded`` and ``reseeded-3`` (the defaults with
 ``--seed 2`` and ``--seed 3``: what varies from run to run), ``no-bar-count``, ``no-bar-count-2``
 and ``no-bar-count-3`` (``--no-bar-count`` with seeds 1, 2 and 3: the place in the bar without
 the bars closed, the defaults before 2026-12-06), ``no-bar-position`` (``--no-bar-position``: the characters
 alone, the defaults before 2026-12-05's bar position), ``meter`` (``--condition-meter``:
 the tune's meter too, beside the kind; generation draws it from the kind's own meters),
 ``state-only`` (``--condition-at state``: the kind in the initial state alone, the lecture's
-single input, nothing more), ``balanced`` (``--balance``: the tunes of rare kinds read more
-often; ``balanced-2`` and ``balanced-3`` with seeds 2 and 3), ``guided``, ``guided-2`` and
-``guided-3`` (``--condition-dropout 0.1`` with seeds 1, 2 and 3: a tenth of the training tunes
-read as of no kind, so that sampling can use classifier-free guidance; each such run is scored
-at every scale of ``--guidance``, the others at 1, no guidance), ``balanced-guided``,
-``balanced-guided-2`` and ``balanced-guided-3`` (both: ``--balance --condition-dropout 0.1``,
-seeds 1, 2 and 3), ``unconditioned`` (``--no-condition``: the same net from a zero state), ``by-fit``
+single input, nothing more), ``balanced`` (``--condition-dropout 0``: the balance alone, no
+guidance; ``balanced-2`` and ``balanced-3`` with seeds 2 and 3), ``guided``, ``guided-2`` and
+``guided-3`` (``--no-balance`` with seeds 1, 2 and 3: guidance alone), ``unbalanced-unguided``
+(``-2``, ``-3``: ``--no-balance --condition-dropout 0``, the defaults before 2026-12-06; the
+three runs the README measured as ``balanced-guided``, ``-2`` and ``-3`` are today's
+``defaults``, ``reseeded`` and ``reseeded-3``). Each run trained with the dropout is scored at
+every scale of ``--guidance`` (on the headers; ``--guide-body``: on every character), the
+others at 1, no guidance. ``unconditioned`` (``--no-condition``: the same net from a zero state), ``by-fit``
 (``--select-samples 50``: the weights kept are those whose worst kind writes the most tunes that
 pass, not those of the lowest valid nats/char), ``averaged`` (``--average 0.995``: a moving
 average of the weights is evaluated and kept), and each of the last two again with ``--seed 2``
@@ -53,6 +56,7 @@ import rnnkit  # noqa: E402
 from rnnkit.data.tunes import music_of  # noqa: E402
 from rnnkit.recipes.tune import held_out  # noqa: E402
 from rnnkit.recipes.tune_eval import check_generated, generation_report, score_held_out  # noqa: E402
+from rnnkit.recipes.tune_generator import DEFAULT_GUIDANCE  # noqa: E402
 
 
 # name: (run folder, options of `rnnkit train tune` besides the defaults)
@@ -65,15 +69,15 @@ SYSTEMS = {"defaults": ("defaults", []),
            "no-bar-position": ("no-bar", ["--no-bar-position"]),
            "meter": ("meter", ["--condition-meter"]),
            "state-only": ("state", ["--condition-at", "state"]),
-           "balanced": ("balanced", ["--balance"]),
-           "balanced-2": ("balanced-2", ["--balance", "--seed", "2"]),
-           "balanced-3": ("balanced-3", ["--balance", "--seed", "3"]),
-           "guided": ("guided", ["--condition-dropout", "0.1"]),
-           "guided-2": ("guided-2", ["--condition-dropout", "0.1", "--seed", "2"]),
-           "guided-3": ("guided-3", ["--condition-dropout", "0.1", "--seed", "3"]),
-           "balanced-guided": ("balanced-guided", ["--balance", "--condition-dropout", "0.1"]),
-           "balanced-guided-2": ("balanced-guided-2", ["--balance", "--condition-dropout", "0.1", "--seed", "2"]),
-           "balanced-guided-3": ("balanced-guided-3", ["--balance", "--condition-dropout", "0.1", "--seed", "3"]),
+           "balanced": ("balanced", ["--condition-dropout", "0"]),
+           "balanced-2": ("balanced-2", ["--condition-dropout", "0", "--seed", "2"]),
+           "balanced-3": ("balanced-3", ["--condition-dropout", "0", "--seed", "3"]),
+           "guided": ("guided", ["--no-balance"]),
+           "guided-2": ("guided-2", ["--no-balance", "--seed", "2"]),
+           "guided-3": ("guided-3", ["--no-balance", "--seed", "3"]),
+           "unbalanced-unguided": ("unbalanced-unguided", ["--no-balance", "--condition-dropout", "0"]),
+           "unbalanced-unguided-2": ("unbalanced-unguided-2", ["--no-balance", "--condition-dropout", "0", "--seed", "2"]),
+           "unbalanced-unguided-3": ("unbalanced-unguided-3", ["--no-balance", "--condition-dropout", "0", "--seed", "3"]),
            "unconditioned": ("plain", ["--no-condition"]),
            "by-fit": ("by-fit", ["--select-samples", "50"]),
            "by-fit-reseeded": ("by-fit-2", ["--select-samples", "50", "--seed", "2"]),
@@ -96,7 +100,8 @@ def score(gen, args: argparse.Namespace, known: frozenset, scale: float, label: 
     out: dict = {}
     for temperature in [float(t) for t in args.temperatures.split(",")]:
         out[temperature] = {seed: generation_report(gen, args.samples, args.min_tunes, temperature, seed, known,
-                                                    scale if gen.no_kind is not None else None)
+                                                    scale if gen.no_kind is not None else None,
+                                                    args.guide_body and gen.no_kind is not None and scale != 1)
                             for seed in [int(x) for x in args.seeds.split(",")]}
         for seed, report in out[temperature].items():
             shares = ", ".join(f"{k} {100 * r['both']:.0f}% (meter {100 * r['meter_fits']:.0f}%, bars "
@@ -116,9 +121,12 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--temperatures", default="0.2,0.5,1.0", help="sampling temperatures, each a column (default 0.2,0.5,1.0)")
     p.add_argument("--seeds", default="1,1001", help="sampling seeds, each a column (default 1,1001)")
-    p.add_argument("--guidance", default="1",
+    p.add_argument("--guidance", default=f"{DEFAULT_GUIDANCE:g}",
                    help="guidance scales to score runs trained with --condition-dropout at, each a row "
-                        "(default 1: none); other runs are scored without guidance")
+                        f"(default {DEFAULT_GUIDANCE:g}, the runs' own; 1: none); other runs are scored without guidance")
+    p.add_argument("--guide-body", action="store_true",
+                   help="guide every character of the tunes, not only their headers (as measured before 2026-12-06's "
+                        "header guidance)")
     p.add_argument("--min-tunes", type=int, default=30)
     p.add_argument("--out", default="/tmp/tune-bench")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for training and sampling (default 2)")

@@ -137,18 +137,19 @@ def test_cli_select_flags(tmp_path, collection):
     assert set(last) >= {"valid_fit", "fit_jigs", "fit_waltzes"}
 
 
-@pytest.mark.parametrize("flags", [[], ["--condition-at", "state", "--balance", "--condition-meter",
-                                         "--no-bar-position"]])
+@pytest.mark.parametrize("flags", [[], ["--condition-at", "state", "--no-balance", "--condition-meter",
+                                         "--no-bar-position", "--condition-dropout", "0"]])
 def test_cli_train_records_where_the_kind_enters(tmp_path, collection, flags):
-    """By default the kind alone enters every step, every tune is read once a pass and each
-    character with its place in the bar and the bars closed so far; the flags change all four (2
-    kinds, and with the meter 3 more classes: 3/4, 6/8 and the one for any other)."""
+    """By default the kind alone enters every step, the rare kinds' tunes are read more often, a
+    tenth of the tunes as of "no kind" (a third condition after the 2 kinds), and each character
+    with its place in the bar and the bars closed so far; the flags change all five (with the
+    meter 3 more classes: 3/4, 6/8 and the one for any other; no "no kind")."""
     run = tmp_path / "run"
     assert main(["train", "tune", "--data", collection, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS, *flags]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["model"]["condition_input"] == (not flags) and config["data"]["balance"] == bool(flags)
-    assert config["data"]["meter"] == bool(flags)
-    assert config["model"]["hidden_size"] == 64 and config["model"]["num_conditions"] == (5 if flags else 2)
+    assert config["model"]["condition_input"] == (not flags) and config["data"]["balance"] == (not flags)
+    assert config["data"]["meter"] == bool(flags) and config["data"]["condition_dropout"] == (0.0 if flags else 0.1)
+    assert config["model"]["hidden_size"] == 64 and config["model"]["num_conditions"] == (5 if flags else 3)
     assert config["model"]["step_classes"] == (0 if flags else NUM_CLASSES)
     assert config["model"]["step_counts"] == (0 if flags else BAR_COUNTS)
 
@@ -252,12 +253,16 @@ def test_rare_kinds_are_read_more_often(tmp_path, lopsided, balance):
 
 
 def test_a_run_from_before_balancing_resumes_unbalanced(tmp_path, lopsided):
-    """A run whose config.json has no ``balance`` (written before it existed) resumes on the
-    collection as it is, exactly as an unbroken unbalanced run goes on."""
-    d = DataConfig(data=lopsided, valid_fraction=0.1, test_fraction=0.1, balance=False)
+    """A run whose config.json has no ``balance`` and no ``condition_dropout`` (written before they
+    existed, and before they were on by default) resumes on the collection as it is, without "no
+    kind", exactly as an unbroken unbalanced run goes on; it loads with no guidance."""
+    d = DataConfig(data=lopsided, valid_fraction=0.1, test_fraction=0.1, balance=False, condition_dropout=0.0)
     assert_resumes_as_before(tmp_path, lambda out, stop_after=None: train_tune(
         out, d, SMALL, train_config(max_steps=10, eval_interval=1e-9), stop_after=stop_after), resume_tune,
-        [("data", "balance"), ("corpus", "repeats_by_kind")])
+        [("data", "balance"), ("data", "condition_dropout"), ("corpus", "repeats_by_kind")])
+    for run in tmp_path.iterdir():
+        if (run / "config.json").exists():
+            assert rnnkit.load(str(run)).no_kind is None and rnnkit.load(str(run)).guidance_scale() == 1.0
 
 
 def _bad_inputs(t, run, collection):
@@ -278,7 +283,10 @@ def _bad_inputs(t, run, collection):
         (["train", "tune", "--resume", str(run), "--hidden-size", "32"], "cannot change the model shape"),
         (["train", "tune", "--resume", str(run), "--no-condition"], "drop --no-condition"),
         (["train", "tune", "--resume", str(run), "--condition-at", "state"], "--condition-meter, --condition-at"),
-        (["train", "tune", "--resume", str(run), "--balance"], "--balance, --no-bar-position"),
+        (["train", "tune", "--resume", str(run), "--balance"], "--balance, --no-balance, --no-bar-position"),
+        (["train", "tune", "--resume", str(run), "--no-balance"], "--balance, --no-balance, --no-bar-position"),
+        (["train", "tune", "--data", collection, "--out", str(t / "o9"), "--balance", "--no-balance"],
+         "--balance and --no-balance contradict each other"),
         (["train", "tune", "--resume", str(run), "--no-bar-position"], "--no-bar-position, --no-bar-count"),
         (["train", "tune", "--resume", str(run), "--no-bar-count"], "--no-bar-count, --select-samples"),
         (["train", "tune", "--resume", str(run), "--select-samples", "5"], "--select-samples and --select-temperature"),
@@ -303,7 +311,7 @@ def test_bad_inputs_give_one_line_errors_and_touch_nothing(trained, collection, 
         err = capsys.readouterr().err
         lines = [line for line in err.splitlines() if line.startswith("rnnkit: error")]
         assert len(lines) == 1 and pattern in lines[0], (args, err)
-    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 9))
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 10))
     assert {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()} == before
 
 
@@ -315,7 +323,8 @@ def test_condition_is_refused_by_other_language_models(tmp_path, capsys):
     train_charlm(str(run), CharData(corpus=str(tmp_path / "c.txt")), dict(hidden_size=16, embedding_dim=8, num_layers=1),
                  TrainConfig(max_steps=2, batch_size=4, bptt=16, progress=False, precision="fp32", device="cpu"))
     for flags, message in ((["--condition", "jig"], "--condition picks the kind of tune: it needs a tune run"),
-                           (["--guidance", "2"], "--guidance strengthens a tune's kind: it needs a tune run")):
+                           (["--guidance", "2"], "--guidance strengthens a tune's kind: it needs a tune run"),
+                           (["--guide-body"], "--guide-body says where a tune's guidance applies: it needs a tune run")):
         capsys.readouterr()
         assert main(["sample", str(run), *flags]) == 2
         assert message in capsys.readouterr().err

@@ -27,15 +27,23 @@ def guided(tmp_path_factory, collection):
 
 
 def test_no_kind_is_a_condition_of_its_own(guided):
-    """Two kinds and "no kind" after them; with guidance 0 every kind draws the same tunes (the
-    twins' alone, which read no kind), and those come in both kinds' meters."""
+    """Two kinds and "no kind" after them; with guidance 0 on every character each kind draws the
+    same tunes (the twins' alone, which read no kind), and those come in both kinds' meters; by
+    default guidance covers the header alone, so both kinds write the same headers there, and
+    their bodies, drawn as the kind has them, part."""
     gen = rnnkit.load(str(guided))
     assert gen.kinds == ["jigs", "waltzes"] and gen.no_kind == 2 and gen.model.config.num_conditions == 3
     assert json.loads((guided / "config.json").read_text())["data"]["condition_dropout"] == 0.3
-    jigs, waltzes = (gen.sample_many(20, condition=k, seed=3, length=80, guidance=0.0) for k in ("jigs", "waltzes"))
+    jigs, waltzes = (gen.sample_many(20, condition=k, seed=3, length=80, guidance=0.0, guide_body=True)
+                     for k in ("jigs", "waltzes"))
     assert jigs == waltzes
     meters = [meter_of(t) for t in jigs]
     assert meters.count("6/8") >= 3 and meters.count("3/4") >= 3, meters
+    jigs_h, waltzes_h = (gen.sample_many(20, condition=k, seed=3, length=80, guidance=0.0) for k in ("jigs", "waltzes"))
+    headers = [[t.split("K:", 1)[0] + t.split("K:", 1)[1].split("\n", 1)[0] for t in ts if "K:" in t]
+               for ts in (jigs_h, waltzes_h, jigs)]
+    assert headers[0] == headers[1] == headers[2] and len(headers[0]) >= 15
+    assert jigs_h != waltzes_h
     # Guided (scale 2, temperature 1): mostly the kind's meter, the other kind's at most once in
     # 20 (this tiny net also writes a few garbled meters at temperature 1, guided or not).
     for kind, meter, other in (("jigs", "6/8", "3/4"), ("waltzes", "3/4", "6/8")):
@@ -95,17 +103,23 @@ def test_cli_train_sample_and_evaluate(tmp_path, collection, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["guidance"] == 2.0 and set(result["generated"]) == {"jigs", "waltzes"}
     assert main(["evaluate", str(run), "--samples", "2", "--min-tunes", "1", "--guidance", "2"]) == 0
-    assert "generated at temperature 1, guidance 2\n" in capsys.readouterr().out
+    assert "generated at temperature 1, guidance 2 on the headers\n" in capsys.readouterr().out
+    assert main(["evaluate", str(run), "--samples", "2", "--min-tunes", "1", "--guide-body", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["guidance"] == DEFAULT_GUIDANCE == 2.0 and result["guide_body"] is True
 
 
 def test_bad_guidance_gives_one_line_errors_and_touches_nothing(tmp_path, collection, guided, capsys):
     plain = tmp_path / "plain"
-    train_tune(str(plain), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1), SMALL,
-               train_config(max_steps=2))
+    train_tune(str(plain), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1, condition_dropout=0.0),
+               SMALL, train_config(max_steps=2))
     before = {p.name: p.read_bytes() for p in plain.iterdir() if p.is_file()}
     cases = [
         (["sample", str(plain), "--condition", "jig", "--guidance", "2"], "trained without --condition-dropout"),
         (["evaluate", str(plain), "--guidance", "2"], "trained without --condition-dropout"),
+        (["evaluate", str(plain), "--guide-body"], "--guide-body says where guidance applies"),
+        (["sample", str(guided), "--condition", "jig", "--guidance", "1", "--guide-body"],
+         "--guide-body says where guidance applies"),
         (["sample", str(guided), "--condition", "jig", "--guidance", "-1"], "--guidance"),
         (["train", "tune", "--data", collection, "--out", str(tmp_path / "o1"), "--no-condition",
           "--condition-dropout", "0.1"], "drop it with --no-condition"),

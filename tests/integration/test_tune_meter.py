@@ -29,7 +29,9 @@ def mixed(tmp_path_factory):
 @pytest.fixture(scope="module")
 def with_meter(tmp_path_factory, mixed):
     out = tmp_path_factory.mktemp("tune") / "meter"
-    train_tune(str(out), DataConfig(data=mixed, valid_fraction=0.1, test_fraction=0.1, meter=True), SMALL, train_config(max_steps=400))
+    # No "no kind" (no guidance): the meter condition alone decides what is checked here.
+    train_tune(str(out), DataConfig(data=mixed, valid_fraction=0.1, test_fraction=0.1, meter=True, condition_dropout=0.0),
+               SMALL, train_config(max_steps=400))
     return out
 
 
@@ -100,7 +102,7 @@ def test_bad_meters_give_one_line_errors(with_meter, tmp_path, capsys):
 def test_a_run_from_before_the_meter_loads_and_resumes_without_it(tmp_path, mixed):
     """A run whose config.json has no ``meter`` (written before it existed) is a kind-only run: it
     resumes exactly as an unbroken kind-only run goes on, and takes no meter."""
-    d = DataConfig(data=mixed, valid_fraction=0.1, test_fraction=0.1, meter=False)
+    d = DataConfig(data=mixed, valid_fraction=0.1, test_fraction=0.1, meter=False, condition_dropout=0.0)
     assert_resumes_as_before(tmp_path, lambda out, stop_after=None: train_tune(
         out, d, SMALL, train_config(max_steps=10, eval_interval=1e-9), stop_after=stop_after), resume_tune,
         [("data", "meter")])

@@ -25,11 +25,15 @@ class Guide:
     every stream also runs a twin that reads the same symbols from ``state`` with ``conditions``
     (the model's "no condition"), and each symbol is drawn from ``u + scale * (c - u)``, c and u
     the stream's and its twin's logits. Scale 1 draws as without a guide; above 1 it strengthens
-    what the condition changes. ``state`` and ``conditions`` as :func:`sample` takes them, for the twins."""
+    what the condition changes. ``state`` and ``conditions`` as :func:`sample` takes them, for the twins.
+    ``active``: None guides every symbol; else called before each draw, it says which streams
+    [B] (bool) that symbol is guided for: the others draw from their own logits, c (the tune
+    recipe guides the header alone, where the kind's choices are written)."""
 
     state: tuple[torch.Tensor, ...] | None
     conditions: torch.Tensor | None
     scale: float
+    active: Callable[[], torch.Tensor] | None = None
 
 
 def guided(logits: torch.Tensor, scale: float) -> torch.Tensor:
@@ -40,6 +44,16 @@ def guided(logits: torch.Tensor, scale: float) -> torch.Tensor:
     """
     c, u = logits.chunk(2)
     return u + scale * (c - u)
+
+
+def _combine(guide: Guide | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The logits to draw from, given the model's (with ``guide``: the streams' then their twins')."""
+    if guide is None:
+        return lambda logits: logits
+    if guide.active is None:
+        return lambda logits: guided(logits, guide.scale)
+    return lambda logits: torch.where(guide.active().to(logits.device)[:, None], guided(logits, guide.scale),
+                                      logits[:logits.shape[0] // 2])
 
 
 def _with_twins(state: tuple[torch.Tensor, ...] | None, conditions: torch.Tensor | None, feed: Feed,
@@ -220,7 +234,7 @@ def generate(model: torch.nn.Module, vocab: Vocabulary, prime: str = "", length:
     feed = feed or (lambda symbols: symbols)
     if guide is not None:
         state, conditions, feed = _with_twins(state, conditions, feed, guide)
-    combine = (lambda logits: guided(logits, guide.scale)) if guide is not None else (lambda logits: logits)
+    combine = _combine(guide)
     logits = combine(stepper.prime(feed(ids[None, :].expand(num_samples, -1)), state, conditions))
     for t in range(length):
         nxt = draw(logits, temperature, top_k, top_p, uniforms)

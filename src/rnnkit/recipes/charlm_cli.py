@@ -200,7 +200,9 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
                         "kind's meters, drawn as often as its training tunes have it)")
     p.add_argument("--guidance", type=opt.non_negative, default=None, metavar="S",
                    help="tune runs trained with --condition-dropout: the classifier-free guidance scale "
-                        "(1: none; default: the run's)")
+                        "(1: none; default: the run's), on each tune's header")
+    p.add_argument("--guide-body", action="store_true",
+                   help="tune runs: guide every character of the tune, not only its header")
     p.add_argument("--num-samples", type=opt.positive_int, default=1, help="streams drawn as one batch")
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto",
@@ -233,6 +235,10 @@ def print_samples(load_lm: Callable[[str, str], Any], run: str, args: argparse.N
         if not hasattr(lm, "kinds"):
             raise RnnkitError("--guidance strengthens a tune's kind: it needs a tune run")
         options["guidance"] = args.guidance
+    if args.guide_body:
+        if not hasattr(lm, "kinds"):
+            raise RnnkitError("--guide-body says where a tune's guidance applies: it needs a tune run")
+        options["guide_body"] = True
     if args.stop == "":  # --stop alone
         if not getattr(lm, "documents", False):
             raise RnnkitError("--stop alone stops where the model ends a document: it needs a charlm run trained "

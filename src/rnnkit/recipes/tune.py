@@ -18,9 +18,10 @@ summed): a kind such as the Ashover tunes comes in several meters, and a bar mus
 meter the tune wrote. Generation then draws the meter from the kind's own (as often as its
 training tunes have each) unless one is asked for (``sample --meter 3/4``). ``--no-condition``
 trains the same net from a zero state on the same tunes: the unconditioned model to compare with.
-``--balance`` reads the tunes of rare kinds more often in each pass (:func:`kind_repeats`).
-``--condition-dropout P`` reads a share P of the training tunes as of "no kind" (:func:`read_conditions`),
-so that ``sample --guidance S`` can draw with classifier-free guidance (:class:`TuneGenerator`).
+By default the tunes of rare kinds are read more often in each pass (:func:`kind_repeats`;
+``--no-balance``: each once), and a tenth of the training tunes as of "no kind"
+(``--condition-dropout P``, :func:`read_conditions`), so that sampling draws each tune's header
+with classifier-free guidance (``sample --guidance S``, :class:`TuneGenerator`).
 
 Tunes are split by a seeded shuffle into train, valid and test; each is read after an end mark
 (the start symbol) and trained to end with one. The run keeps the weights of its lowest valid
@@ -75,16 +76,19 @@ class DataConfig:
     test_fraction: float = 0.1
     split_seed: int = 0
     condition: bool = True  # False: the same net from a zero state (the unconditioned comparison)
-    balance: bool = False  # True: read the tunes of rare kinds more often in each pass (kind_repeats)
+    # Read the tunes of rare kinds more often in each pass (kind_repeats; False: each tune once). On by
+    # default with condition_dropout: without them the rare kinds lose their meter (README, "Tunes from one choice").
+    balance: bool = True
     # True: the tune's meter (its M: field) is a second condition beside its kind, and generation draws
     # it from the kind's own meters (or takes the one asked for). Off by default: a 600-s run wrote no
     # more Ashover tunes whose bars add up, and fewer waltzes in 3/4 (README, "Tunes from one choice").
     meter: bool = False
     # The share of training reads whose kind is replaced by "no kind" (a condition of its own, after
-    # the kinds and meters), so that sampling can guide each tune away from the tunes of no kind in
-    # particular (classifier-free guidance: sample --guidance, decoding.sampling.Guide). Off by default:
-    # in three runs no guidance scale lifted every kind past 90% (README, "Measured with guidance").
-    condition_dropout: float = 0.0
+    # the kinds and meters), so that sampling can guide each tune's header away from the tunes of no kind
+    # in particular (classifier-free guidance: sample --guidance, decoding.sampling.Guide). With balance,
+    # three runs of three write at least 90% of every kind's tunes in its meter, bars adding up and
+    # ended, at T=0.2 and guidance 2 (README, "Measured with guidance on the header"). 0: off.
+    condition_dropout: float = 0.1
 
 
 # The kind enters the initial state (the lecture's single input) and every step's input: with the
@@ -237,9 +241,10 @@ def tune_task(parts: dict, vocab: Vocabulary, kinds: list[str], meters: list[str
 
 
 def fit_drawer(check: FitCheck, vocab: Vocabulary, kinds: list[str], meters: list[str] | None, parts: dict,
-               info: dict) -> Any:
-    """``draw(model)`` for :class:`TuneTask`: :func:`fit_metrics` of the model being trained, or None
-    when ``check.samples`` is 0 (the run keeps its lowest valid loss: :func:`train_tune` says when)."""
+               info: dict, data: DataConfig) -> Any:
+    """``draw(model)`` for :class:`TuneTask`: :func:`fit_metrics` of the model being trained, drawn as
+    the loaded run will draw (with its "no kind", guided), or None when ``check.samples`` is 0 (the run
+    keeps its lowest valid loss: :func:`train_tune` says when)."""
     if not check.samples:
         return None
     train = parts["train"]
@@ -248,7 +253,7 @@ def fit_drawer(check: FitCheck, vocab: Vocabulary, kinds: list[str], meters: lis
 
     def draw(model: SequenceModel) -> dict[str, float]:
         gen = TuneGenerator(model=model, vocab=vocab, kinds=kinds, meters=by_kind, config={"corpus": info},
-                            step=0, meter_classes=meters, meter_counts=counts)
+                            step=0, meter_classes=meters, meter_counts=counts, no_kind=no_kind(data, kinds, meters))
         return fit_metrics(gen, check, known)
     return draw
 
@@ -321,7 +326,7 @@ def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | Non
         (", reading each character's place in the bar" + (" and the bars closed so far" if model_cfg.step_counts
                                                             else "")) if model_cfg.step_classes else "",
         model.num_parameters() / 1e6, runtime.device, runtime.precision)
-    draw = fit_drawer(check, vocab, kinds, meters, parts, info)
+    draw = fit_drawer(check, vocab, kinds, meters, parts, info, data)
     task = tune_task(parts, vocab, kinds, meters, info, train, draw, bar_places(model_cfg), data)
     return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
 
@@ -345,16 +350,26 @@ def read_meter_classes(run_dir: str) -> tuple[list[str] | None, dict[str, dict[s
         raise RnnkitError(f"{run_dir}/vocab.json is not a tune vocabulary") from None
 
 
+# What a run made before a DataConfig field existed was trained with (its config.json lacks the key).
+BEFORE_FIELDS = {"balance": False, "condition_dropout": 0.0}
+
+
+def run_data(config: dict[str, Any]) -> DataConfig:
+    """The DataConfig of a run's config.json; keys it lacks (written before they existed) are read as
+    those runs were trained (:data:`BEFORE_FIELDS`), not as today's defaults."""
+    return from_dict(DataConfig, {**BEFORE_FIELDS, **config["data"]})
+
+
 def resume_tune(out: str, model_overrides: dict[str, Any] | None = None,
                 train_overrides: dict[str, Any] | None = None, stop_after: int | None = None) -> dict[str, float]:
     """Continue the tune run in ``out`` exactly where its last checkpoint stopped."""
     config, model_cfg, train = opt.resume_settings(out, TASK, ModelConfig, model_overrides, train_overrides)
-    data = from_dict(DataConfig, config["data"])
+    data = run_data(config)
     vocab, kinds, _ = read_tune_vocab(out)
     meters, _ = read_meter_classes(out)
     _, _, _, parts, info = _prepare(data, vocab, kinds, meters)
     check = from_dict(FitCheck, config.get("select", {"samples": 0}))  # runs made before it: by valid loss
-    draw = fit_drawer(check, vocab, kinds, meters, parts, info)
+    draw = fit_drawer(check, vocab, kinds, meters, parts, info, data)
     task = tune_task(parts, vocab, kinds, meters, info, train, draw, bar_places(model_cfg), data)
     return resume_run(out, config, train, build_model(model_cfg), task, changed_digest(info, config, data.data), stop_after)
 
@@ -365,7 +380,7 @@ def load(run_dir: str, device: str = "cpu") -> TuneGenerator:
     model, config, step = load_run_model(run_dir, ModelConfig, build_model, device)
     vocab, kinds, meters = read_tune_vocab(run_dir)
     classes, counts = read_meter_classes(run_dir)
-    none = no_kind(from_dict(DataConfig, config["data"]), kinds, classes)
+    none = no_kind(run_data(config), kinds, classes)
     return TuneGenerator(model=model, vocab=vocab, kinds=kinds, meters=meters, config=config, step=step,
                          meter_classes=classes, meter_counts=counts, no_kind=none)
 
@@ -373,5 +388,5 @@ def load(run_dir: str, device: str = "cpu") -> TuneGenerator:
 def held_out(run_dir: str, split: str) -> list[Tune]:
     """The run's own train, valid or test tunes."""
     config = read_json(os.path.join(run_dir, "config.json"), "run configuration")
-    data = from_dict(DataConfig, config["data"])
+    data = run_data(config)
     return split_tunes(read_tunes(data.data), data)[split]

@@ -47,15 +47,16 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split-seed", type=int, default=None, help="seed of the split by tune (default 0)")
     p.add_argument("--no-condition", action="store_true",
                    help="start every tune from a zero state (the unconditioned model, to compare with)")
-    p.add_argument("--balance", action="store_true",
-                   help="read the tunes of rare kinds more often in each pass: the square root of how much rarer "
-                        "than the commonest kind (default: every tune once)")
+    p.add_argument("--no-balance", action="store_true",
+                   help="read every tune once a pass (default: the tunes of rare kinds more often, the square root "
+                        "of how much rarer than the commonest kind)")
+    p.add_argument("--balance", action="store_true", help="the default since 2026-12-06 (kept for old commands)")
     p.add_argument("--condition-meter", action="store_true",
                    help="the tune's meter (M:) is a condition too, beside the kind; generation draws it from the "
                         "kind's own meters, or takes sample --meter (default: the kind alone)")
     p.add_argument("--condition-dropout", type=opt.fraction, default=None, metavar="P",
                    help="read this share of training tunes as of no kind, so that sampling can guide each tune "
-                        "towards its kind (sample --guidance; default 0: no such reads, no guidance)")
+                        "towards its kind (sample --guidance; default 0.1; 0: no such reads, no guidance)")
     p.add_argument("--condition-at", choices=("state", "every-step"), default=None,
                    help="where the kind enters: the initial state only (the lecture's single input), "
                         "or that and every step's input (the default)")
@@ -87,7 +88,9 @@ def train_from_args(args: argparse.Namespace) -> None:
     given = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
     if "data" in given:
         given["data"] = os.path.abspath(given["data"])  # --resume and evaluate find it from any folder
-    data = DataConfig(**given, condition=not args.no_condition, balance=args.balance,
+    if args.balance and args.no_balance:
+        raise RnnkitError("--balance and --no-balance contradict each other: give one")
+    data = DataConfig(**given, condition=not args.no_condition, balance=not args.no_balance,
                       meter=args.condition_meter, **({"condition_dropout": args.condition_dropout}
                                                      if args.condition_dropout is not None else {}))
     if args.no_condition and args.condition_dropout:
@@ -116,11 +119,12 @@ def resume_from_args(args: argparse.Namespace) -> None:
     from .tune import resume_tune
 
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
-    if (args.no_condition or args.condition_at or args.balance or args.condition_meter or args.no_bar_position
+    if (args.no_condition or args.condition_at or args.balance or args.no_balance or args.condition_meter
+            or args.no_bar_position
             or args.no_bar_count or args.select_samples is not None or args.select_temperature is not None
             or args.condition_dropout is not None):
         raise RnnkitError("--resume reads the run's own settings; drop --no-condition, --condition-meter, "
-                          "--condition-at, --condition-dropout, --balance, --no-bar-position, --no-bar-count, "
+                          "--condition-at, --condition-dropout, --balance, --no-balance, --no-bar-position, --no-bar-count, "
                           "--select-samples and --select-temperature")
     resume_tune(args.resume, opt.given(args, MODEL_OPTIONS),
                 opt.patience(opt.train_settings(args, train_options(), new_run=False)))
@@ -136,7 +140,9 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=opt.non_negative, default=1.0, help="sampling temperature (default 1.0)")
     p.add_argument("--guidance", type=opt.non_negative, default=None,
                    help="classifier-free guidance scale for runs trained with --condition-dropout (1: none; "
-                        "default: the run's)")
+                        "default: the run's), on each tune's header")
+    p.add_argument("--guide-body", action="store_true",
+                   help="guide every character of the tunes, not only their headers")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -148,19 +154,21 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
     from .tune import held_out, load
 
     gen = load(run, args.device)
-    guidance = gen.guidance_scale(args.guidance)  # a bad scale is refused before the held-out tunes are read
+    guidance = gen.guidance_scale(args.guidance, args.guide_body)  # refused before the held-out tunes are read
     known = frozenset(music_of(t.text) for t in held_out(run, "train")) if args.samples else frozenset()
     result = {"split": args.split, "step": gen.step, "conditioned": gen.conditioned,
               **score_held_out(gen, held_out(run, args.split)), "temperature": args.temperature, "guidance": guidance,
+              "guide_body": args.guide_body,
               "generated": generation_report(gen, args.samples, args.min_tunes, args.temperature, args.seed, known,
-                                             guidance)}
+                                             guidance, args.guide_body)}
     if args.json:
         print(json.dumps(result))
         return
     print(f"{args.split}: {result['tunes']} tunes, {result['nats_per_char']:.4f} nats/char "
           f"({result['bits_per_char']:.4f} bits/char)")
     if result["generated"]:
-        print(f"generated at temperature {args.temperature:g}" + (f", guidance {guidance:g}" if guidance != 1 else ""))
+        where = " on every character" if args.guide_body else " on the headers"
+        print(f"generated at temperature {args.temperature:g}" + (f", guidance {guidance:g}{where}" if guidance != 1 else ""))
     for kind, r in result["generated"].items():
         print(f"{kind:>12}: {r['samples']} generated, meter {'/'.join(r['meters'])} {100 * r['meter_fits']:.0f}%, "
               f"bars add up {100 * r['bars_add_up']:.0f}%, ended {100 * r['ended']:.0f}%, "

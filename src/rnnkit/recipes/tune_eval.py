@@ -74,27 +74,28 @@ def check_generated(tunes: list[str], meters: list[str], known: frozenset[str] =
 
 
 def draw_tunes(gen: Any, samples: int, kind: str | None, temperature: float, seed: int,
-               guidance: float | None = None) -> tuple[list[str], list[bool]]:
+               guidance: float | None = None, guide_body: bool = False) -> tuple[list[str], list[bool]]:
     """``samples`` tunes of ``kind`` (None: unconditioned) and whether each ended: a tune the
     sampler stopped at its length limit (``gen.default_length`` characters) never wrote its end
-    mark, and one that did is shorter (the mark is cut off). ``guidance``: as ``gen.sample_many``."""
-    options = {"guidance": guidance} if guidance is not None else {}
+    mark, and one that did is shorter (the mark is cut off). ``guidance``, ``guide_body``: as ``gen.sample_many``."""
+    options = {"guidance": guidance, "guide_body": guide_body} if guidance is not None else {}
     tunes = gen.sample_many(samples, condition=kind, temperature=temperature, seed=seed, **options)
     return tunes, [len(t) < gen.default_length for t in tunes]
 
 
 def generation_report(gen: Any, samples: int, min_tunes: int, temperature: float, seed: int,
-                      known: frozenset[str] = frozenset(), guidance: float | None = None) -> dict[str, Any]:
+                      known: frozenset[str] = frozenset(), guidance: float | None = None,
+                      guide_body: bool = False) -> dict[str, Any]:
     """Per kind with at least ``min_tunes`` training tunes, :func:`check_generated` of new tunes
-    (drawn with ``guidance``: None, the run's default)."""
+    (drawn with ``guidance``: None, the run's default; ``guide_body``: as ``gen.sample_many``)."""
     counts = gen.config["corpus"]["train_tunes_by_kind"]
     kinds = [k for k in gen.kinds if counts.get(k, 0) >= min_tunes]
     out: dict[str, Any] = {}
     if samples == 0 or not kinds:
         return out
-    drawn = None if gen.conditioned else draw_tunes(gen, samples, None, temperature, seed, guidance)
+    drawn = None if gen.conditioned else draw_tunes(gen, samples, None, temperature, seed, guidance, guide_body)
     for kind in kinds:
-        tunes, ended = draw_tunes(gen, samples, kind, temperature, seed, guidance) if gen.conditioned else drawn
+        tunes, ended = draw_tunes(gen, samples, kind, temperature, seed, guidance, guide_body) if gen.conditioned else drawn
         meters = gen.meters.get(kind, [])
         out[kind] = {"meters": meters, **check_generated(tunes, meters, known, ended)}
     return out

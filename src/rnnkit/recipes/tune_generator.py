@@ -28,9 +28,10 @@ from ..errors import RnnkitError
 from ..models.model import SequenceModel
 
 OTHER_METER = "?"  # the meter class of a tune without M:, or with a meter no training tune had
-# The guidance scale a run trained with --condition-dropout samples with unless told (1: none): scale 2
-# lifted the rare kinds' meter in two of three runs, 3 broke bars and headers (README, "Measured with guidance").
-DEFAULT_GUIDANCE = 1.0
+# The guidance scale a run trained with --condition-dropout samples with unless told (1: none), on each
+# tune's header: at T=0.2 with the balance, 2 passed in three runs of three, 3 lost jigs' meter in one
+# (README, "Measured with guidance on the header"); on every character, 2 broke bars and endings.
+DEFAULT_GUIDANCE = 2.0
 
 
 class BarFeed:
@@ -46,6 +47,10 @@ class BarFeed:
     def __call__(self, ids: torch.Tensor) -> torch.Tensor:
         classes = [[reader.read(self.tokens[i]) for i in row] for reader, row in zip(self.readers, ids.tolist())]
         return ids + self.size * torch.tensor(classes, dtype=ids.dtype, device=ids.device)
+
+    def in_header(self) -> torch.Tensor:
+        """[streams] bool: which streams have not yet finished their header (the ``K:`` line)."""
+        return torch.tensor([not reader.body for reader in self.readers])
 
 
 @dataclass
@@ -81,7 +86,7 @@ class TuneGenerator:
 
     def sample_many(self, num_samples: int, prime: str = "", length: int | None = None, condition: str | None = None,
                     end_of_document: bool = True, meter: str | None = None, guidance: float | None = None,
-                    **kwargs: Any) -> list[str]:
+                    guide_body: bool = False, **kwargs: Any) -> list[str]:
         """``num_samples`` tunes, each started from the kind ``condition`` (required for a
         conditioned model, refused by an unconditioned one) and ``prime``, ended where the model
         writes the end mark (or after ``length`` characters); sampling options as
@@ -89,18 +94,20 @@ class TuneGenerator:
         ``meter`` (one it was trained on), or by default in one of the kind's meters
         (:attr:`meters`), drawn for each tune as often as the kind's training tunes have it.
         ``guidance``: the scale of classifier-free guidance (a run trained with ``--condition-dropout``;
-        default :data:`DEFAULT_GUIDANCE` there, 1 (none) elsewhere)."""
+        default :data:`DEFAULT_GUIDANCE` there, 1 (none) elsewhere), for the characters of the header
+        (to the end of its ``K:`` line: the meter, note length and key the kind chooses), or with
+        ``guide_body`` for every character (a run without the place in the bar guides every one)."""
         kwargs["stop"] = kwargs.get("stop") or END
-        start = self._start(condition, num_samples, meter, kwargs.get("seed"), guidance)
+        start = self._start(condition, num_samples, meter, kwargs.get("seed"), guidance, guide_body)
         texts = _sample(self.model, self.vocab, END + prime, self.default_length if length is None else length,
                         num_samples=num_samples, **start, **kwargs)
         return [prime + (t[:-1] if t.endswith(END) else t) for t in texts]
 
     def stream(self, prime: str = "", length: int | None = None, condition: str | None = None,
                end_of_document: bool = True, meter: str | None = None, guidance: float | None = None,
-               **kwargs: Any) -> Iterator[str]:
+               guide_body: bool = False, **kwargs: Any) -> Iterator[str]:
         """One tune as it is drawn: ``prime``, then character by character (see :meth:`sample_many`)."""
-        start = self._start(condition, 1, meter, kwargs.get("seed"), guidance)
+        start = self._start(condition, 1, meter, kwargs.get("seed"), guidance, guide_body)
         kwargs["stop"] = kwargs.get("stop") or END
         yield prime
         for symbol in _stream(self.model, self.vocab, END + prime, self.default_length if length is None else length,
@@ -110,12 +117,12 @@ class TuneGenerator:
             yield symbol
 
     def _start(self, condition: str | None, num_samples: int, meter: str | None = None,
-               seed: int | None = None, guidance: float | None = None) -> dict[str, Any]:
+               seed: int | None = None, guidance: float | None = None, guide_body: bool = False) -> dict[str, Any]:
         """How ``num_samples`` streams of the kind ``condition`` start: the sampler's ``state`` (None:
         zeros), for a model that reads its condition at every step its ``conditions``, for one
         that reads each character's place in the bar the ``feed`` that counts it (:class:`BarFeed`),
         and the ``guide`` of a guidance scale other than 1."""
-        scale = self.guidance_scale(guidance)
+        scale = self.guidance_scale(guidance, guide_body)
         if self.conditioned and condition is None:
             raise RnnkitError(f"give the kind of tune to generate (--condition): one of {', '.join(self.kinds)}")
         if not self.conditioned and condition is not None:
@@ -137,11 +144,20 @@ class TuneGenerator:
         if scale != 1:
             twins = ids.clone()
             (twins if ids.dim() == 1 else twins[:, 0]).fill_(self.no_kind)  # the kind's column: a meter stays
-            start["guide"] = Guide(self.model.initial_state(twins), twins if cfg.condition_input else None, scale)
+            active = feed.in_header if feed is not None and not guide_body else None
+            start["guide"] = Guide(self.model.initial_state(twins), twins if cfg.condition_input else None, scale, active)
         return start
 
-    def guidance_scale(self, guidance: float | None = None) -> float:
-        """The guidance scale to sample with: ``guidance`` (an error where the run cannot take it), or the run's default."""
+    def guidance_scale(self, guidance: float | None = None, guide_body: bool = False) -> float:
+        """The guidance scale to sample with: ``guidance`` (an error where the run cannot take it), or
+        the run's default; ``guide_body`` (where guidance applies) is an error without guidance."""
+        scale = self._scale(guidance)
+        if guide_body and scale == 1:
+            raise RnnkitError("--guide-body says where guidance applies: it needs a guidance scale other than 1 "
+                              "(a run trained with --condition-dropout)")
+        return scale
+
+    def _scale(self, guidance: float | None) -> float:
         if guidance is None:
             return DEFAULT_GUIDANCE if self.no_kind is not None else 1.0
         if not (isinstance(guidance, (int, float)) and math.isfinite(guidance) and guidance >= 0):

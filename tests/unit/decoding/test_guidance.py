@@ -41,10 +41,11 @@ class Parity:
         return ids + len(VOCAB) * torch.tensor(classes)
 
 
-def reference_greedy(model, prime, steps, kind, none, scale, step_classes):
-    """Greedy guided text, each step reading the whole prefix again from both conditions."""
+def reference_greedy(model, prime, steps, kind, none, scale, step_classes, guided_steps=None):
+    """Greedy guided text, each step reading the whole prefix again from both conditions; with
+    ``guided_steps``, only the first that many symbols guided, the rest drawn from the stream's own."""
     ids = list(VOCAB.encode(prime))
-    for _ in range(steps):
+    for t in range(steps):
         x = torch.tensor(ids)
         if step_classes:
             x = x + len(VOCAB) * (torch.arange(len(ids)) % 2)
@@ -54,7 +55,8 @@ def reference_greedy(model, prime, steps, kind, none, scale, step_classes):
             with torch.no_grad():
                 out, _ = model(x[None], None, model.initial_state(cond), cond)
             logits.append(out[0, -1])
-        ids.append(int((logits[1] + scale * (logits[0] - logits[1])).argmax()))
+        guide = guided_steps is None or t < guided_steps
+        ids.append(int((logits[1] + scale * (logits[0] - logits[1]) if guide else logits[0]).argmax()))
     return VOCAB.decode(ids[len(prime):])
 
 
@@ -77,6 +79,25 @@ def test_guided_greedy_text_is_the_reference(step_classes):
     plain = sample(model, VOCAB, "ab", 25, temperature=0, num_samples=2, precision="fp32",
                    state=model.initial_state(kinds), conditions=kinds, feed=Parity(2) if step_classes else None)
     assert len({tuple(t) for t in texts.values()} | {tuple(plain)}) >= 3  # the scale changes the text
+
+
+def test_a_guide_can_cover_some_symbols_of_each_stream():
+    """``Guide.active`` says before each draw which streams it guides: here stream 0 for its first
+    6 symbols and stream 1 for its first 12 (the tune recipe guides each tune's header this way,
+    which ends at another step in each stream); the rest are drawn from the stream's own logits."""
+    model = conditioned_model(2)
+    kinds, none = torch.tensor([0, 1]), torch.tensor([2, 2])
+    feed = Parity(2)
+    prime = "ab"
+    until = torch.tensor([6, 12]) + len(prime)  # symbols read (the prime's too) before guidance stops
+    active = lambda: torch.tensor(feed.read) < until  # noqa: E731
+    got = sample(model, VOCAB, prime, 25, temperature=0, num_samples=2, precision="fp32",
+                 state=model.initial_state(kinds), conditions=kinds, feed=feed,
+                 guide=Guide(model.initial_state(none), none, 3.0, active))
+    want = [reference_greedy(model, prime, 25, k, 2, 3.0, 2, n) for k, n in ((0, 6), (1, 12))]
+    assert got == want
+    everywhere = [reference_greedy(model, prime, 25, k, 2, 3.0, 2) for k in (0, 1)]
+    assert got != everywhere  # the test can tell: guiding every symbol writes other text
 
 
 def test_scale_one_draws_as_without_a_guide_and_zero_as_the_twins():
