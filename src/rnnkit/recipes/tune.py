@@ -289,6 +289,17 @@ def meter_counts(tunes: Sequence[Tune]) -> dict[str, dict[str, int]]:
     return out
 
 
+def _describe(data: DataConfig, kinds: list[str], meters: list[str] | None, model_cfg: ModelConfig) -> str:
+    """What a new run conditions on and reads, for its first log line."""
+    said = "unconditioned"
+    if data.condition:
+        said = f"conditioned on {len(kinds)} kinds" + (f" and {len(meters) - 1} meters" if meters else "") + (
+            f" ({data.condition_dropout:.0%} of the tunes read as of no kind, for guidance)" if data.condition_dropout else "")
+    if model_cfg.step_classes:
+        said += ", reading each character's place in the bar" + (" and the bars closed so far" if model_cfg.step_counts else "")
+    return said
+
+
 def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | None = None,
                train: TrainConfig = DEFAULT_TRAIN, stop_after: int | None = None,
                check: FitCheck = FitCheck()) -> dict[str, float]:
@@ -321,11 +332,8 @@ def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | Non
         "task": TASK, "model": to_dict(model_cfg), "train": to_dict(train), "data": to_dict(data), "corpus": info,
         "select": to_dict(check),
         "runtime": {"device": str(runtime.device), "precision": runtime.precision}})
-    log.info("tune: %s%s, %.2fM parameters, %s %s", (f"conditioned on {len(kinds)} kinds" + (
-        f" and {len(meters) - 1} meters" if meters else "")) if data.condition else "unconditioned",
-        (", reading each character's place in the bar" + (" and the bars closed so far" if model_cfg.step_counts
-                                                            else "")) if model_cfg.step_classes else "",
-        model.num_parameters() / 1e6, runtime.device, runtime.precision)
+    log.info("tune: %s, %.2fM parameters, %s %s", _describe(data, kinds, meters, model_cfg),
+             model.num_parameters() / 1e6, runtime.device, runtime.precision)
     draw = fit_drawer(check, vocab, kinds, meters, parts, info, data)
     task = tune_task(parts, vocab, kinds, meters, info, train, draw, bar_places(model_cfg), data)
     return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
