@@ -168,7 +168,13 @@ def test_cli_sample_and_evaluate(trained, collection, capsys):
     out = capsys.readouterr().out
     assert out.startswith("X:") and meter_of(out) == "3/4" and "\x04" not in out
     assert main(["sample", str(trained), "--condition", "jigs", "--num-samples", "3", "--seed", "1"]) == 0
-    assert capsys.readouterr().out.count("--- sample") == 3
+    out = capsys.readouterr().out
+    assert out.count("--- sample") == 3
+    # A tune run samples at 0.2 unless told (where its kinds were measured); other runs at 1.0.
+    gen = rnnkit.load(str(trained))
+    for tune in gen.sample_many(3, condition="jigs", seed=1, temperature=0.2):
+        assert tune in out
+    assert any(t not in out for t in gen.sample_many(3, condition="jigs", seed=1, temperature=1.0))
     assert main(["evaluate", str(trained), "--samples", "8", "--min-tunes", "5", "--temperature", "0.5", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     # Below what the characters' own frequencies give (no model of the sequence at all).

@@ -103,7 +103,7 @@ def test_cli_train_sample_and_evaluate(tmp_path, collection, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["guidance"] == 2.0 and set(result["generated"]) == {"jigs", "waltzes"}
     assert main(["evaluate", str(run), "--samples", "2", "--min-tunes", "1", "--guidance", "2"]) == 0
-    assert "generated at temperature 1, guidance 2 on the headers\n" in capsys.readouterr().out
+    assert "generated at temperature 0.2, guidance 2 on the headers\n" in capsys.readouterr().out
     assert main(["evaluate", str(run), "--samples", "2", "--min-tunes", "1", "--guide-body", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["guidance"] == DEFAULT_GUIDANCE == 2.0 and result["guide_body"] is True

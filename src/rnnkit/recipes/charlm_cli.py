@@ -184,7 +184,8 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prime", default="", help="text to start from (default: a newline)")
     p.add_argument("--length", type=opt.non_negative_int, default=None,
                    help="symbols to generate (default 500; tune runs: up to 3000, ending with the tune)")
-    p.add_argument("--temperature", type=opt.non_negative, default=1.0, help="0 is greedy (default 1.0)")
+    p.add_argument("--temperature", type=opt.non_negative, default=None,
+                   help="0 is greedy (default 1.0; tune runs 0.2, where their kinds were measured)")
     p.add_argument("--top-k", type=opt.positive_int, default=None)
     p.add_argument("--top-p", type=opt.probability, default=None)
     p.add_argument("--seed", type=int, default=None)
@@ -220,8 +221,9 @@ def print_samples(load_lm: Callable[[str, str], Any], run: str, args: argparse.N
     ``stream`` pieces, the same text."""
     lm = load_lm(run, args.device)
     length = args.length if args.length is not None else getattr(lm, "default_length", 500)
-    check_sampling_args(length, args.temperature, args.top_k, args.top_p, args.num_samples)
-    options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+    temperature = args.temperature if args.temperature is not None else getattr(lm, "default_temperature", 1.0)
+    check_sampling_args(length, temperature, args.top_k, args.top_p, args.num_samples)
+    options = dict(temperature=temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                    stop=args.stop or None, precision=args.precision)
     if args.condition is not None:
         if not hasattr(lm, "kinds"):

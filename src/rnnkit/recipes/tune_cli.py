@@ -3,7 +3,7 @@ language models' shared command with ``--condition KIND``.
 
     rnnkit train tune --data ABC_FOLDER --out runs/tunes [--no-condition | --condition-meter] [--no-bar-position]
                       [--no-bar-count] [--condition-dropout P]
-    rnnkit evaluate runs/tunes [--split valid|test] [--samples 100] [--temperature 1.0] [--guidance S] [--json]
+    rnnkit evaluate runs/tunes [--split valid|test] [--samples 100] [--temperature 0.2] [--guidance S] [--json]
 
 ``evaluate`` scores the run's held-out tunes (nats/char, each read from its own kind) and draws
 ``--samples`` tunes of every kind with at least ``--min-tunes`` training tunes, counting the
@@ -137,7 +137,8 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    help="tunes to generate per kind (unconditioned: in all); 0: none (default 100)")
     p.add_argument("--min-tunes", type=opt.positive_int, default=30,
                    help="generate for the kinds with at least this many training tunes (default 30)")
-    p.add_argument("--temperature", type=opt.non_negative, default=1.0, help="sampling temperature (default 1.0)")
+    p.add_argument("--temperature", type=opt.non_negative, default=0.2,
+                   help="sampling temperature (default 0.2, as sample draws tunes)")
     p.add_argument("--guidance", type=opt.non_negative, default=None,
                    help="classifier-free guidance scale for runs trained with --condition-dropout (1: none; "
                         "default: the run's), on each tune's header")
