@@ -106,7 +106,7 @@ def test_cli_train_sample_and_evaluate(tmp_path, collection, capsys):
     assert "generated at temperature 0.2, guidance 2 on the headers\n" in capsys.readouterr().out
     assert main(["evaluate", str(run), "--samples", "2", "--min-tunes", "1", "--guide-body", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["guidance"] == DEFAULT_GUIDANCE == 2.0 and result["guide_body"] is True
+    assert result["guidance"] == DEFAULT_GUIDANCE == 1.5 and result["guide_body"] is True
 
 
 def test_bad_guidance_gives_one_line_errors_and_touches_nothing(tmp_path, collection, guided, capsys):
