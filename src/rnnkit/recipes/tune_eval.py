@@ -78,7 +78,7 @@ def draw_tunes(gen: Any, samples: int, kind: str | None, temperature: float, see
     """``samples`` tunes of ``kind`` (None: unconditioned) and whether each ended: a tune the
     sampler stopped at its length limit (``gen.default_length`` characters) never wrote its end
     mark, and one that did is shorter (the mark is cut off). ``guidance``, ``guide_body``: as ``gen.sample_many``."""
-    options = {"guidance": guidance, "guide_body": guide_body} if guidance is not None else {}
+    options = {**({"guidance": guidance} if guidance is not None else {}), **({"guide_body": True} if guide_body else {})}
     tunes = gen.sample_many(samples, condition=kind, temperature=temperature, seed=seed, **options)
     return tunes, [len(t) < gen.default_length for t in tunes]
 
