@@ -29,7 +29,8 @@ from ..models.model import SequenceModel
 
 OTHER_METER = "?"  # the meter class of a tune without M:, or with a meter no training tune had
 # The guidance scale a run trained with --condition-dropout samples with unless told (1: none), on each
-# tune's header: at T=0.2 with the balance, 1.5 passed in four runs of four (the narrowest kind 91%),
+# tune's header: at T=0.2 with the balance, 1.5 passed in four runs of five (the narrowest kind 91%; the
+# fifth, run after the choice, 88-91% of its waltzes),
 # 2 in three of four (a run's jigs turned to 4/4: guidance pushes a common kind away from "no kind",
 # which is close to it), 3 lost jigs' meter in another (README, "Measured with guidance on the header");
 # on every character, 2 broke bars and endings.
