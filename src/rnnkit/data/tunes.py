@@ -21,11 +21,13 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import Sequence
 
 from ..errors import RnnkitError
 from .documents import END, find_documents
 
 COMMON_TIME = {"C": "4/4", "C|": "4/4", "2/2": "4/4", "4/4": "4/4"}
+OTHER_METER = "?"  # the meter class of a tune without M:, or with a meter no training tune had
 
 
 @dataclass(frozen=True)
@@ -107,3 +109,24 @@ def kind_meters(tunes: list[Tune], share: float = 0.1) -> dict[str, list[str]]:
         by_kind.setdefault(t.kind, Counter())[meter_of(t.text)] += 1
     return {kind: sorted(m for m, n in counts.items() if m is not None and n >= share * sum(counts.values()))
             for kind, counts in sorted(by_kind.items())}
+
+
+def meter_classes(tunes: Sequence[Tune]) -> list[str]:
+    """The meters of ``tunes`` (:func:`meter_of`), after :data:`OTHER_METER` (no ``M:``, or
+    one the training tunes never had).
+
+    >>> meter_classes([Tune("X:1\\nM:C|\\nK:G\\n", "reels", ""), Tune("X:2\\nM:3/4\\nK:G\\n", "waltzes", "")])
+    ['?', '3/4', '4/4']
+    """
+    return [OTHER_METER, *sorted({m for t in tunes if (m := meter_of(t.text)) is not None})]
+
+
+def meter_counts(tunes: Sequence[Tune]) -> dict[str, dict[str, int]]:
+    """Each kind's training tunes by meter (what generation draws a kind's meter from)."""
+    out: dict[str, dict[str, int]] = {}
+    for t in tunes:
+        m = meter_of(t.text)
+        if m is not None:
+            counts = out.setdefault(t.kind, {})
+            counts[m] = counts.get(m, 0) + 1
+    return out

@@ -46,7 +46,7 @@ from ..configs import from_dict, to_dict
 from ..data.bar_position import BAR_COUNTS, NUM_CLASSES, bar_classes
 from ..data.batching import Batch, SequenceBatches
 from ..data.documents import END
-from ..data.tunes import Tune, kind_meters, meter_of, music_of, read_tunes
+from ..data.tunes import Tune, kind_meters, meter_classes, meter_counts, meter_of, music_of, read_tunes
 from ..data.vocab import Vocabulary
 from ..errors import RnnkitError
 from ..losses.base import LossResult
@@ -58,7 +58,7 @@ from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
 from .runs import changed_digest, load_run_model, new_run, resume_run
 from .tune_eval import FitCheck, fit_metrics
-from .tune_generator import OTHER_METER, TuneGenerator
+from .tune_generator import TuneGenerator
 
 from .tune_cli import COMMANDS, add_evaluate_arguments, add_train_arguments, evaluate_from_args  # noqa: F401
 from .tune_cli import resume_from_args, train_from_args  # noqa: F401
@@ -139,16 +139,6 @@ def kind_repeats(counts: dict[str, int]) -> dict[str, int]:
     """
     most = max(counts.values(), default=0)
     return {k: max(1, round(math.sqrt(most / n))) if n else 1 for k, n in counts.items()}
-
-
-def meter_classes(tunes: Sequence[Tune]) -> list[str]:
-    """The meters of ``tunes`` (``data.tunes.meter_of``), after :data:`OTHER_METER` (no ``M:``, or
-    one the training tunes never had).
-
-    >>> meter_classes([Tune("X:1\\nM:C|\\nK:G\\n", "reels", ""), Tune("X:2\\nM:3/4\\nK:G\\n", "waltzes", "")])
-    ['?', '3/4', '4/4']
-    """
-    return [OTHER_METER, *sorted({m for t in tunes if (m := meter_of(t.text)) is not None})]
 
 
 def condition_of(tune: Tune, kinds: Sequence[str], meters: Sequence[str] | None) -> int | tuple[int, int]:
@@ -277,17 +267,6 @@ def _prepare(data: DataConfig, vocab: Vocabulary | None, kinds: list[str] | None
                        zip(counts.items(), info["repeats_by_kind"].values())),
              len(parts["valid"]), len(parts["test"]), len(vocab))
     return vocab, kinds, meters, parts, info
-
-
-def meter_counts(tunes: Sequence[Tune]) -> dict[str, dict[str, int]]:
-    """Each kind's training tunes by meter (what generation draws a kind's meter from)."""
-    out: dict[str, dict[str, int]] = {}
-    for t in tunes:
-        m = meter_of(t.text)
-        if m is not None:
-            counts = out.setdefault(t.kind, {})
-            counts[m] = counts.get(m, 0) + 1
-    return out
 
 
 def _describe(data: DataConfig, kinds: list[str], meters: list[str] | None, model_cfg: ModelConfig) -> str:

@@ -21,13 +21,12 @@ import torch
 
 from ..data.bar_position import BarPosition
 from ..data.documents import END
-from ..data.tunes import COMMON_TIME, find_kind
+from ..data.tunes import COMMON_TIME, OTHER_METER, find_kind
 from ..data.vocab import Vocabulary
 from ..decoding.sampling import Guide, sample as _sample, stream as _stream
 from ..errors import RnnkitError
 from ..models.model import SequenceModel
 
-OTHER_METER = "?"  # the meter class of a tune without M:, or with a meter no training tune had
 # The guidance scale a run trained with --condition-dropout samples with unless told (1: none), on each
 # tune's header: at T=0.2 with the balance, 1.5 passed in four runs of five (the narrowest kind 91%; the
 # fifth, run after the choice, 88-91% of its waltzes),
