@@ -23,7 +23,8 @@ guidance; ``balanced-2`` and ``balanced-3`` with seeds 2 and 3), ``guided``, ``g
 (``-2``, ``-3``: ``--no-balance --condition-dropout 0``, the defaults before 2026-12-06; the
 three runs the README measured as ``balanced-guided``, ``-2`` and ``-3`` are today's
 ``defaults``, ``reseeded`` and ``reseeded-3``). Each run trained with the dropout is scored at
-every scale of ``--guidance`` (on the headers; ``--guide-body``: on every character), the
+every scale of ``--guidance`` (on the headers; ``--guide-body``: on every character; by default
+``own``: each kind at the scale the run chose for it once trained, ``guidance.json``), the
 others at 1, no guidance. ``unconditioned`` (``--no-condition``: the same net from a zero state), ``by-fit``
 (``--select-samples 50``: the weights kept are those whose worst kind writes the most tunes that
 pass, not those of the lowest valid nats/char), ``averaged`` (``--average 0.995``: a moving
@@ -56,7 +57,6 @@ import rnnkit  # noqa: E402
 from rnnkit.data.tunes import music_of  # noqa: E402
 from rnnkit.recipes.tune import held_out  # noqa: E402
 from rnnkit.recipes.tune_eval import check_generated, generation_report, score_held_out  # noqa: E402
-from rnnkit.recipes.tune_generator import DEFAULT_GUIDANCE  # noqa: E402
 
 
 # name: (run folder, options of `rnnkit train tune` besides the defaults)
@@ -95,8 +95,9 @@ def train(run: str, data: str, budget: float, steps: int, flags: list[str], thre
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": os.path.join(HERE, "..", "src"), "OMP_NUM_THREADS": str(threads)})
 
 
-def score(gen, args: argparse.Namespace, known: frozenset, scale: float, label: str) -> dict:
-    """Each temperature's and seed's :func:`generation_report` of ``gen`` at guidance ``scale``, printed as it comes."""
+def score(gen, args: argparse.Namespace, known: frozenset, scale: float | None, label: str) -> dict:
+    """Each temperature's and seed's :func:`generation_report` of ``gen`` at guidance ``scale`` (None:
+    each kind's own), printed as it comes."""
     out: dict = {}
     for temperature in [float(t) for t in args.temperatures.split(",")]:
         out[temperature] = {seed: generation_report(gen, args.samples, args.min_tunes, temperature, seed, known,
@@ -121,9 +122,9 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--temperatures", default="0.2,0.5,1.0", help="sampling temperatures, each a column (default 0.2,0.5,1.0)")
     p.add_argument("--seeds", default="1,1001", help="sampling seeds, each a column (default 1,1001)")
-    p.add_argument("--guidance", default=f"{DEFAULT_GUIDANCE:g}",
-                   help="guidance scales to score runs trained with --condition-dropout at, each a row "
-                        f"(default {DEFAULT_GUIDANCE:g}, the runs' own; 1: none); other runs are scored without guidance")
+    p.add_argument("--guidance", default="own",
+                   help="guidance scales to score runs trained with --condition-dropout at, each a row (default own: "
+                        "each kind's, as the run chose once trained; 1: none); other runs are scored without guidance")
     p.add_argument("--guide-body", action="store_true",
                    help="guide every character of the tunes, not only their headers (as measured before 2026-12-06's "
                         "header guidance)")
@@ -151,13 +152,14 @@ def main() -> None:
     real = {k: check_generated([t.text for t in test if t.kind == k], meters[k]) for k in kinds}
     results["real_test_tunes"] = real
     known = frozenset(music_of(t.text) for t in held_out(runs["defaults"], "train"))
-    scales = [float(g) for g in args.guidance.split(",")]
+    scales = [None if g == "own" else float(g) for g in args.guidance.split(",")]  # None: each kind's own
     for name, gen in gens.items():
         ckpt = json.load(open(os.path.join(runs[name], "checkpoint.json")))
         held = score_held_out(gen, test)
         for scale in (scales if gen.no_kind is not None else [1.0]):
-            label = f"{name} g={scale:g}" if gen.no_kind is not None else name
+            label = f"{name} g={'own' if scale is None else f'{scale:g}'}" if gen.no_kind is not None else name
             entry = {"held_out": held, "steps": ckpt["step"], "kept_step": gen.step, "guidance": scale,
+                     "kind_guidance": gen.kind_guidance,
                      "parameters": gen.model.num_parameters(), "generated": score(gen, args, known, scale, label)}
             results["systems"][label] = entry
     temps = list(next(iter(results["systems"].values()))["generated"])  # "defaults g=2" where it is guided

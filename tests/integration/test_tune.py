@@ -295,7 +295,7 @@ def _bad_inputs(t, run, collection):
          "--balance and --no-balance contradict each other"),
         (["train", "tune", "--resume", str(run), "--no-bar-position"], "--no-bar-position, --no-bar-count"),
         (["train", "tune", "--resume", str(run), "--no-bar-count"], "--no-bar-count, --select-samples"),
-        (["train", "tune", "--resume", str(run), "--select-samples", "5"], "--select-samples and --select-temperature"),
+        (["train", "tune", "--resume", str(run), "--select-samples", "5"], "--select-samples, --select-temperature"),
         (["train", "tune", "--data", collection, "--out", str(t / "o7"), "--no-condition", "--select-samples", "5"],
          "drop it with --no-condition"),
         (["train", "tune", "--data", collection, "--out", str(t / "o8"), "--select-temperature", "0.5"],

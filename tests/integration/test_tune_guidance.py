@@ -10,7 +10,9 @@ import rnnkit
 from rnnkit.cli import main
 from rnnkit.data.tunes import meter_of
 from rnnkit.errors import RnnkitError
-from rnnkit.recipes.tune import DataConfig, resume_tune, train_tune
+from rnnkit.data.tunes import music_of
+from rnnkit.recipes.tune import DataConfig, held_out, resume_tune, train_tune
+from rnnkit.recipes.tune_eval import GUIDE_SEED, GuidanceChoice, generation_report, pick_scale
 from rnnkit.recipes.tune_generator import DEFAULT_GUIDANCE
 from rnnkit.training.metrics import read_metrics
 from rnnkit.training.trainer import TrainingInterrupted
@@ -140,3 +142,76 @@ def test_bad_guidance_gives_one_line_errors_and_touches_nothing(tmp_path, collec
         train_tune(str(tmp_path / "o3"), DataConfig(data=collection, condition_dropout=1.0), SMALL, train_config())
     assert not (tmp_path / "o3").exists()
 
+
+
+@pytest.fixture(scope="module")
+def chosen(tmp_path_factory, collection):
+    """A run that chose each kind's scale once trained, between 1 and 3 (never the default 1.5)."""
+    out = tmp_path_factory.mktemp("tune") / "chosen"
+    train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1, condition_dropout=0.3),
+               SMALL, train_config(max_steps=150), guide=GuidanceChoice(samples=8, scales=(1.0, 3.0), temperature=1.0,
+                                                                        min_tunes=1))
+    return out
+
+
+def test_each_kind_samples_at_the_scale_chosen_after_training(chosen):
+    """guidance.json holds each kind's shares at each scale, as drawn again here from its seed, and
+    the scale that passed most; the loaded run draws each kind at its own scale unless told."""
+    saved = json.loads((chosen / "guidance.json").read_text())
+    gen = rnnkit.load(str(chosen))
+    assert set(saved["scales"]) == set(gen.kinds) == {"jigs", "waltzes"} and gen.kind_guidance == saved["scales"]
+    known = frozenset(music_of(t.text) for t in held_out(str(chosen), "train"))
+    for scale in (1.0, 3.0):
+        report = generation_report(gen, 8, 1, 1.0, GUIDE_SEED, known, scale)
+        assert {k: r["new_and_both"] for k, r in report.items()} == {k: v[f"{scale:g}"] for k, v in saved["shares"].items()}
+    for kind in gen.kinds:
+        shares = {float(s): v for s, v in saved["shares"][kind].items()}
+        scale = saved["scales"][kind]
+        assert scale == pick_scale(shares) and shares[scale] == max(shares.values())
+        assert gen.guidance_scale(kind=kind) == scale and gen.guidance_scale(kind=kind, guide_body=True) == DEFAULT_GUIDANCE
+        options = dict(condition=kind, seed=5, length=80, temperature=1.0)
+        assert gen.sample_many(4, **options) == gen.sample_many(4, guidance=scale, **options)
+        assert gen.sample_many(4, **options) != gen.sample_many(4, guidance=DEFAULT_GUIDANCE, **options)
+    assert generation_report(gen, 2, 1, 1.0, 1)["jigs"]["guidance"] == saved["scales"]["jigs"]
+
+
+def test_cli_evaluate_names_each_kinds_scale(chosen, capsys):
+    scales = rnnkit.load(str(chosen)).kind_guidance
+    assert main(["evaluate", str(chosen), "--samples", "2", "--min-tunes", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["guidance"] is None and {k: r["guidance"] for k, r in result["generated"].items()} == scales
+    assert main(["evaluate", str(chosen), "--samples", "2", "--min-tunes", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "generated at temperature 0.2, each kind's guidance on the headers\n" in out
+    assert f"jigs: 2 generated at guidance {scales['jigs']:g}, meter" in out
+    assert main(["evaluate", str(chosen), "--samples", "2", "--min-tunes", "1", "--guidance", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["guidance"] == 2.0 and {r["guidance"] for r in result["generated"].values()} == {2.0}
+
+
+def test_a_bad_guidance_file_is_one_line(chosen, tmp_path, capsys):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(chosen, run)
+    (run / "guidance.json").write_text(json.dumps({"scales": {"polkas": 2.0}}))
+    assert main(["sample", str(run), "--condition", "jig", "--length", "20"]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(lines) == 1 and "is not a guidance choice" in lines[0], lines
+
+
+def test_cli_guidance_samples(tmp_path, collection, capsys):
+    """--guidance-samples N is recorded (0: no choice made, every kind at the default); it needs
+    "no kind" to guide from, and a resumed run keeps its own."""
+    run = tmp_path / "run"
+    assert main(["train", "tune", "--data", collection, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS,
+                 "--guidance-samples", "0"]) == 0
+    assert json.loads((run / "config.json").read_text())["guidance"]["samples"] == 0
+    assert not (run / "guidance.json").exists() and rnnkit.load(str(run)).guidance_scale(kind="jigs") == DEFAULT_GUIDANCE
+    for args, pattern in ((["train", "tune", "--data", collection, "--out", str(tmp_path / "o"), "--condition-dropout",
+                            "0", "--guidance-samples", "5"], "--guidance-samples chooses"),
+                          (["train", "tune", "--resume", str(run), "--guidance-samples", "5"], "--guidance-samples")):
+        capsys.readouterr()
+        assert main(args) == 2
+        lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+        assert len(lines) == 1 and pattern in lines[0], lines
+    assert not (tmp_path / "o").exists()

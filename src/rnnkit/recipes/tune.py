@@ -57,7 +57,7 @@ from ..training.tasks import SequenceTask
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
 from .runs import changed_digest, load_run_model, new_run, resume_run
-from .tune_eval import FitCheck, fit_metrics
+from .tune_eval import FitCheck, GuidanceChoice, fit_metrics, read_guidance, save_guidance
 from .tune_generator import TuneGenerator
 
 from .tune_cli import COMMANDS, add_evaluate_arguments, add_train_arguments, evaluate_from_args  # noqa: F401
@@ -282,11 +282,12 @@ def _describe(data: DataConfig, kinds: list[str], meters: list[str] | None, mode
 
 def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | None = None,
                train: TrainConfig = DEFAULT_TRAIN, stop_after: int | None = None,
-               check: FitCheck = FitCheck()) -> dict[str, float]:
+               check: FitCheck = FitCheck(), guide: GuidanceChoice = GuidanceChoice()) -> dict[str, float]:
     """Train a new tune generator into the run folder ``out``; returns the final valid metrics.
     ``check``: how the weights to keep are chosen (:class:`FitCheck`, which sets ``train.select``):
     by valid loss when it draws no tunes (the default), for an unconditioned run (the plain model
-    to compare with), and when no kind has ``check.min_tunes`` training tunes."""
+    to compare with), and when no kind has ``check.min_tunes`` training tunes. ``guide``: how each
+    kind's guidance scale is chosen once trained (:func:`save_guidance`)."""
     if not 0 <= data.condition_dropout < 1:
         raise RnnkitError(f"condition_dropout is the share of tunes read as of no kind: in [0, 1), got {data.condition_dropout}")
     runtime = new_run(out, train)
@@ -310,13 +311,15 @@ def train_tune(out: str, data: DataConfig, model_overrides: dict[str, Any] | Non
         **({"meter_classes": meters, "meter_counts": meter_counts(parts["train"])} if meters else {})})
     atomic_write_json(os.path.join(out, "config.json"), {
         "task": TASK, "model": to_dict(model_cfg), "train": to_dict(train), "data": to_dict(data), "corpus": info,
-        "select": to_dict(check),
+        "select": to_dict(check), "guidance": to_dict(guide),
         "runtime": {"device": str(runtime.device), "precision": runtime.precision}})
     log.info("tune: %s, %.2fM parameters, %s %s", _describe(data, kinds, meters, model_cfg),
              model.num_parameters() / 1e6, runtime.device, runtime.precision)
     draw = fit_drawer(check, vocab, kinds, meters, parts, info, data)
     task = tune_task(parts, vocab, kinds, meters, info, train, draw, bar_places(model_cfg), data)
-    return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
+    result = Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
+    save_guidance(out, guide, parts["train"], train.device)
+    return result
 
 
 def read_tune_vocab(run_dir: str) -> tuple[Vocabulary, list[str], dict[str, list[str]]]:
@@ -359,7 +362,10 @@ def resume_tune(out: str, model_overrides: dict[str, Any] | None = None,
     check = from_dict(FitCheck, config.get("select", {"samples": 0}))  # runs made before it: by valid loss
     draw = fit_drawer(check, vocab, kinds, meters, parts, info, data)
     task = tune_task(parts, vocab, kinds, meters, info, train, draw, bar_places(model_cfg), data)
-    return resume_run(out, config, train, build_model(model_cfg), task, changed_digest(info, config, data.data), stop_after)
+    result = resume_run(out, config, train, build_model(model_cfg), task, changed_digest(info, config, data.data), stop_after)
+    # Runs made before the choice: every kind at one scale, as they sampled.
+    save_guidance(out, from_dict(GuidanceChoice, config.get("guidance", {"samples": 0})), parts["train"], train.device)
+    return result
 
 
 # -- the predictor (tune_generator.TuneGenerator) ------------------------------------------
@@ -370,7 +376,8 @@ def load(run_dir: str, device: str = "cpu") -> TuneGenerator:
     classes, counts = read_meter_classes(run_dir)
     none = no_kind(run_data(config), kinds, classes)
     return TuneGenerator(model=model, vocab=vocab, kinds=kinds, meters=meters, config=config, step=step,
-                         meter_classes=classes, meter_counts=counts, no_kind=none)
+                         meter_classes=classes, meter_counts=counts, no_kind=none,
+                         kind_guidance=read_guidance(run_dir, kinds) if none is not None else {})
 
 
 def held_out(run_dir: str, split: str) -> list[Tune]:

@@ -2,7 +2,7 @@
 language models' shared command with ``--condition KIND``.
 
     rnnkit train tune --data ABC_FOLDER --out runs/tunes [--no-condition | --condition-meter] [--no-bar-position]
-                      [--no-bar-count] [--condition-dropout P]
+                      [--no-bar-count] [--condition-dropout P] [--guidance-samples N]
     rnnkit evaluate runs/tunes [--split valid|test] [--samples 100] [--temperature 0.2] [--guidance S] [--json]
 
 ``evaluate`` scores the run's held-out tunes (nats/char, each read from its own kind) and draws
@@ -71,6 +71,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "the most new tunes that pass for it (default 0: keep the lowest valid loss)")
     p.add_argument("--select-temperature", type=opt.non_negative, default=None,
                    help="the temperature those tunes are drawn at (default 0.2)")
+    p.add_argument("--guidance-samples", type=opt.non_negative_int, default=None, metavar="N",
+                   help="once trained, draw N tunes of each kind with 30 or more training tunes at guidance 1, 1.5, "
+                        "2 and 3 and keep for each kind the scale whose tunes pass most, for sample and evaluate "
+                        "(default 50; 0: every kind at 1.5)")
     opt.add_run_arguments(p)
     opt.add_options(p, MODEL_OPTIONS)
     opt.add_options(p, train_options())
@@ -83,7 +87,7 @@ def train_from_args(args: argparse.Namespace) -> None:
 
     from ..errors import RnnkitError
     from .tune import DEFAULT_TRAIN, DataConfig, train_tune
-    from .tune_eval import FitCheck
+    from .tune_eval import FitCheck, GuidanceChoice
 
     given = {k: getattr(args, k) for k in DATA_OPTIONS if getattr(args, k) is not None}
     if "data" in given:
@@ -101,6 +105,9 @@ def train_from_args(args: argparse.Namespace) -> None:
         raise RnnkitError("--condition-meter adds the meter to the kind: drop it with --no-condition")
     if args.no_condition and args.select_samples:
         raise RnnkitError("--select-samples draws tunes of each kind: drop it with --no-condition")
+    if args.guidance_samples and (args.no_condition or args.condition_dropout == 0):
+        raise RnnkitError("--guidance-samples chooses each kind's guidance scale: it needs a run trained with "
+                          "--condition-dropout above 0")
     if args.select_temperature is not None and not args.select_samples:
         raise RnnkitError("--select-temperature is the temperature of --select-samples' draws: give --select-samples N")
     model = {**opt.given(args, MODEL_OPTIONS), **({"condition_input": args.condition_at == "every-step"}
@@ -110,7 +117,8 @@ def train_from_args(args: argparse.Namespace) -> None:
     train = opt.train_settings(args, train_options(), new_run=True)
     check = FitCheck(**{k: v for k, v in (("samples", args.select_samples), ("temperature", args.select_temperature))
                         if v is not None})
-    train_tune(args.out, data, model, replace(DEFAULT_TRAIN, **opt.patience(train)), check=check)
+    guide = GuidanceChoice(**({"samples": args.guidance_samples} if args.guidance_samples is not None else {}))
+    train_tune(args.out, data, model, replace(DEFAULT_TRAIN, **opt.patience(train)), check=check, guide=guide)
 
 
 def resume_from_args(args: argparse.Namespace) -> None:
@@ -122,10 +130,10 @@ def resume_from_args(args: argparse.Namespace) -> None:
     if (args.no_condition or args.condition_at or args.balance or args.no_balance or args.condition_meter
             or args.no_bar_position
             or args.no_bar_count or args.select_samples is not None or args.select_temperature is not None
-            or args.condition_dropout is not None):
+            or args.condition_dropout is not None or args.guidance_samples is not None):
         raise RnnkitError("--resume reads the run's own settings; drop --no-condition, --condition-meter, "
                           "--condition-at, --condition-dropout, --balance, --no-balance, --no-bar-position, --no-bar-count, "
-                          "--select-samples and --select-temperature")
+                          "--select-samples, --select-temperature and --guidance-samples")
     resume_tune(args.resume, opt.given(args, MODEL_OPTIONS),
                 opt.patience(opt.train_settings(args, train_options(), new_run=False)))
 
@@ -141,7 +149,7 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    help="sampling temperature (default 0.2, as sample draws tunes)")
     p.add_argument("--guidance", type=opt.non_negative, default=None,
                    help="classifier-free guidance scale for runs trained with --condition-dropout (1: none; "
-                        "default: the run's), on each tune's header")
+                        "default: each kind's, chosen after training), on each tune's header")
     p.add_argument("--guide-body", action="store_true",
                    help="guide every character of the tunes, not only their headers")
     p.add_argument("--seed", type=int, default=1)
@@ -156,6 +164,8 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
 
     gen = load(run, args.device)
     guidance = gen.guidance_scale(args.guidance, args.guide_body)  # refused before the held-out tunes are read
+    if args.guidance is None and not args.guide_body and gen.kind_guidance:
+        guidance = None  # each kind's own (generation_report says which)
     known = frozenset(music_of(t.text) for t in held_out(run, "train")) if args.samples else frozenset()
     result = {"split": args.split, "step": gen.step, "conditioned": gen.conditioned,
               **score_held_out(gen, held_out(run, args.split)), "temperature": args.temperature, "guidance": guidance,
@@ -169,9 +179,12 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
           f"({result['bits_per_char']:.4f} bits/char)")
     if result["generated"]:
         where = " on every character" if args.guide_body else " on the headers"
-        print(f"generated at temperature {args.temperature:g}" + (f", guidance {guidance:g}{where}" if guidance != 1 else ""))
+        said = "each kind's guidance on the headers" if guidance is None else (
+            f"guidance {guidance:g}{where}" if guidance != 1 else "")
+        print(f"generated at temperature {args.temperature:g}" + (f", {said}" if said else ""))
     for kind, r in result["generated"].items():
-        print(f"{kind:>12}: {r['samples']} generated, meter {'/'.join(r['meters'])} {100 * r['meter_fits']:.0f}%, "
+        print(f"{kind:>12}: {r['samples']} generated" + (f" at guidance {r['guidance']:g}" if guidance is None else "")
+              + f", meter {'/'.join(r['meters'])} {100 * r['meter_fits']:.0f}%, "
               f"bars add up {100 * r['bars_add_up']:.0f}%, ended {100 * r['ended']:.0f}%, "
               f"all three {100 * r['both']:.0f}%; "
               f"distinct {100 * r['distinct']:.0f}%, copies of training tunes {100 * r['copied']:.0f}%")

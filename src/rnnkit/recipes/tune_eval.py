@@ -7,17 +7,31 @@ ends (the net writes the end mark before the sampler's length limit).
 turns it into the number a run trained with ``--select-samples N`` keeps its weights by: the
 worst kind's share of new tunes that pass (``valid_fit``), drawn cool and from a fixed seed at
 each evaluation, so that two evaluations differ by their weights, not by their draws. (Not the
-default: README, "Tunes from one choice", measures it.)
+default: README, "Tunes from one choice", measures it.) After training, :func:`choose_guidance`
+draws tunes of each kind at several guidance scales and keeps, per kind, the scale whose tunes
+pass most (``guidance.json``), which ``sample`` and ``evaluate`` then draw that kind with.
 """
 from __future__ import annotations
 
+import logging
 import math
+import os
+import time
 from dataclasses import dataclass
 from typing import Any
+
+from ..data.tunes import music_of
+from ..errors import RnnkitError
+from ..training.checkpoint import atomic_write_json, read_json
+
+log = logging.getLogger(__name__)
 
 # The seed of the tunes drawn for model selection: far from the seeds README's tables score with
 # (stream i of seed s is seed s + i's one stream, so seeds 1..100 and 1001..1100 are taken there).
 SELECT_SEED = 500_000
+# The seed of the tunes drawn to choose each kind's guidance scale after training: far from both.
+GUIDE_SEED = 700_000
+GUIDANCE_FILE = "guidance.json"  # in the run folder: each kind's scale (choose_guidance)
 
 
 @dataclass(frozen=True)
@@ -26,6 +40,19 @@ class FitCheck:
     nats/char instead) at ``temperature``, for the kinds with at least ``min_tunes`` training tunes."""
 
     samples: int = 0
+    temperature: float = 0.2
+    min_tunes: int = 30
+
+
+@dataclass(frozen=True)
+class GuidanceChoice:
+    """How a run trained with ``--condition-dropout`` chooses each kind's guidance scale once trained:
+    ``samples`` tunes per kind (0: none, every kind draws at ``DEFAULT_GUIDANCE``) at each of ``scales``
+    and ``temperature`` (the sampler's default), for the kinds with at least ``min_tunes`` training
+    tunes; each kind keeps the scale whose tunes pass most (:func:`pick_scale`)."""
+
+    samples: int = 50
+    scales: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
     temperature: float = 0.2
     min_tunes: int = 30
 
@@ -60,7 +87,7 @@ def check_generated(tunes: list[str], meters: list[str], known: frozenset[str] =
     limit can still have bars that add up (the last bar may be short at a tune's end): it is
     not a whole tune, and fails."""
     from ..data.abc import check_tune
-    from ..data.tunes import meter_of, music_of
+    from ..data.tunes import meter_of
 
     ended = [True] * len(tunes) if ended is None else ended
     fits = [meter_of(t) in meters for t in tunes]
@@ -97,7 +124,8 @@ def generation_report(gen: Any, samples: int, min_tunes: int, temperature: float
     for kind in kinds:
         tunes, ended = draw_tunes(gen, samples, kind, temperature, seed, guidance, guide_body) if gen.conditioned else drawn
         meters = gen.meters.get(kind, [])
-        out[kind] = {"meters": meters, **check_generated(tunes, meters, known, ended)}
+        scale = gen.guidance_scale(guidance, guide_body, kind if gen.conditioned else None)
+        out[kind] = {"meters": meters, "guidance": scale, **check_generated(tunes, meters, known, ended)}
     return out
 
 
@@ -110,3 +138,59 @@ def fit_metrics(gen: Any, check: FitCheck, known: frozenset[str]) -> dict[str, f
     if not shares:
         return {}
     return {"valid_fit": min(shares.values()), **{f"fit_{kind}": share for kind, share in shares.items()}}
+
+
+def pick_scale(shares: dict[float, float]) -> float:
+    """The scale whose tunes pass most; of equals the smallest (the least pushed from the net's own draws).
+
+    >>> pick_scale({1.0: 0.90, 1.5: 0.96, 2.0: 0.96, 3.0: 0.5})
+    1.5
+    """
+    best = max(shares.values())
+    return min(scale for scale, share in shares.items() if share == best)
+
+
+def choose_guidance(gen: Any, choice: GuidanceChoice, known: frozenset[str]) -> dict[str, Any]:
+    """Each kind's guidance scale (``scales``) and the shares of new tunes that pass it was chosen
+    on (``shares``: kind -> scale -> :func:`check_generated`'s ``new_and_both``), drawn on the
+    header as ``sample`` draws them, from :data:`GUIDE_SEED`; no scales when no kind has
+    ``choice.min_tunes`` training tunes."""
+    shares: dict[str, dict[float, float]] = {}
+    for scale in choice.scales:
+        report = generation_report(gen, choice.samples, choice.min_tunes, choice.temperature, GUIDE_SEED, known, scale)
+        for kind, r in report.items():
+            shares.setdefault(kind, {})[scale] = r["new_and_both"]
+    return {"scales": {kind: pick_scale(by_scale) for kind, by_scale in shares.items()},
+            "shares": {kind: {f"{s:g}": v for s, v in by_scale.items()} for kind, by_scale in shares.items()},
+            "samples": choice.samples, "temperature": choice.temperature, "seed": GUIDE_SEED}
+
+
+def save_guidance(run_dir: str, choice: GuidanceChoice, train_tunes: list, device: str = "cpu") -> None:
+    """After training: :func:`choose_guidance` with the run's kept weights, into ``guidance.json``
+    (nothing for a run without "no kind", with ``choice.samples`` 0, or with no kind to draw)."""
+    from .tune import load
+
+    gen = load(run_dir, device)
+    if gen.no_kind is None or not choice.samples or not gen.conditioned:
+        return
+    started = time.monotonic()
+    log.info("tune: choosing each kind's guidance scale: %d tunes of each kind at each of %s, temperature %g",
+             choice.samples, ", ".join(f"{s:g}" for s in choice.scales), choice.temperature)
+    chosen = choose_guidance(gen, choice, frozenset(music_of(t.text) for t in train_tunes))
+    if chosen["scales"]:
+        atomic_write_json(os.path.join(run_dir, GUIDANCE_FILE), chosen)
+        log.info("tune: guidance %s (%.0f s; %s)", ", ".join(f"{k} {s:g}" for k, s in chosen["scales"].items()),
+                 time.monotonic() - started, GUIDANCE_FILE)
+
+
+def read_guidance(run_dir: str, kinds: list[str]) -> dict[str, float]:
+    """Each kind's guidance scale from the run's ``guidance.json`` (none: no such file)."""
+    path = os.path.join(run_dir, GUIDANCE_FILE)
+    if not os.path.exists(path):
+        return {}
+    data = read_json(path, "guidance choice")
+    scales = data.get("scales") if isinstance(data, dict) else None
+    if not (isinstance(scales, dict) and all(k in kinds and isinstance(v, (int, float)) and not isinstance(v, bool)
+                                             and math.isfinite(v) and v >= 0 for k, v in scales.items())):
+        raise RnnkitError(f"{path} is not a guidance choice: its scales must map the run's kinds to numbers >= 0")
+    return {k: float(v) for k, v in scales.items()}

@@ -27,12 +27,12 @@ from ..decoding.sampling import Guide, sample as _sample, stream as _stream
 from ..errors import RnnkitError
 from ..models.model import SequenceModel
 
-# The guidance scale a run trained with --condition-dropout samples with unless told (1: none), on each
-# tune's header: at T=0.2 with the balance, 1.5 passed in four runs of five (the narrowest kind 91%; the
-# fifth, run after the choice, 88-91% of its waltzes),
-# 2 in three of four (a run's jigs turned to 4/4: guidance pushes a common kind away from "no kind",
-# which is close to it), 3 lost jigs' meter in another (README, "Measured with guidance on the header");
-# on every character, 2 broke bars and endings.
+# The guidance scale a run trained with --condition-dropout samples a kind with when the run chose none
+# for it (guidance.json, chosen after training: tune_eval.choose_guidance), and with --guide-body; 1: none.
+# One scale for every kind, on the header at T=0.2 with the balance: 1.5 passed four runs of five, but a
+# sixth run of the same settings kept 14-31% of its waltzes in 3/4 at 1.5 and 93-96% at 3, while at 2 a
+# fourth run's jigs turned to 4/4 (guidance pushes a common kind away from "no kind", which is close to
+# it): no one scale suits every kind of every run (README, "Measured with guidance on the header").
 DEFAULT_GUIDANCE = 1.5
 
 
@@ -68,6 +68,7 @@ class TuneGenerator:
     meter_classes: list[str] | None = None  # the meters it is conditioned on (None: the kind alone)
     meter_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # each kind's training tunes by meter
     no_kind: int | None = None  # the condition "no kind" (a run trained with --condition-dropout), else None
+    kind_guidance: dict[str, float] = field(default_factory=dict)  # each kind's scale, chosen after training
     documents = True  # each sample is one whole tune, ended where the model ends it
     default_length = 3000  # characters at most (the longest Nottingham tune has 1,352)
     # `rnnkit sample`'s temperature unless told: where every kind was measured to keep its meter and
@@ -99,7 +100,8 @@ class TuneGenerator:
         ``meter`` (one it was trained on), or by default in one of the kind's meters
         (:attr:`meters`), drawn for each tune as often as the kind's training tunes have it.
         ``guidance``: the scale of classifier-free guidance (a run trained with ``--condition-dropout``;
-        default :data:`DEFAULT_GUIDANCE` there, 1 (none) elsewhere), for the characters of the header
+        default the kind's own, chosen after training (:attr:`kind_guidance`), else :data:`DEFAULT_GUIDANCE`
+        there, 1 (none) elsewhere), for the characters of the header
         (to the end of its ``K:`` line: the meter, note length and key the kind chooses), or with
         ``guide_body`` for every character (a run without the place in the bar guides every one)."""
         kwargs["stop"] = kwargs.get("stop") or END
@@ -127,7 +129,7 @@ class TuneGenerator:
         zeros), for a model that reads its condition at every step its ``conditions``, for one
         that reads each character's place in the bar the ``feed`` that counts it (:class:`BarFeed`),
         and the ``guide`` of a guidance scale other than 1."""
-        scale = self.guidance_scale(guidance, guide_body)
+        scale = self.guidance_scale(guidance, guide_body, condition if self.conditioned else None)
         if self.conditioned and condition is None:
             raise RnnkitError(f"give the kind of tune to generate (--condition): one of {', '.join(self.kinds)}")
         if not self.conditioned and condition is not None:
@@ -153,10 +155,14 @@ class TuneGenerator:
             start["guide"] = Guide(self.model.initial_state(twins), twins if cfg.condition_input else None, scale, active)
         return start
 
-    def guidance_scale(self, guidance: float | None = None, guide_body: bool = False) -> float:
-        """The guidance scale to sample with: ``guidance`` (an error where the run cannot take it), or
-        the run's default; ``guide_body`` (where guidance applies) is an error without guidance."""
+    def guidance_scale(self, guidance: float | None = None, guide_body: bool = False, kind: str | None = None) -> float:
+        """The guidance scale to sample ``kind`` with: ``guidance`` (an error where the run cannot take
+        it), or by default the kind's own (:attr:`kind_guidance`; on the header: ``guide_body`` and a
+        kind the run chose none for get :data:`DEFAULT_GUIDANCE`); ``guide_body`` (where guidance applies)
+        is an error without guidance."""
         scale = self._scale(guidance)
+        if guidance is None and kind is not None and not guide_body and self.no_kind is not None:
+            scale = self.kind_guidance.get(self.kind(kind), scale)
         if guide_body and scale == 1:
             raise RnnkitError("--guide-body says where guidance applies: it needs a guidance scale other than 1 "
                               "(a run trained with --condition-dropout)")
