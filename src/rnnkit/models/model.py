@@ -230,8 +230,10 @@ class SequenceModel(nn.Module):
             self.condition = nn.Embedding(cfg.num_conditions, parts * cfg.num_layers * cfg.hidden_size)
             nn.init.normal_(self.condition.weight, std=0.1)
             if cfg.condition_input:
+                # As loud as a character's vector (nn.Embedding's N(0, 1)), which it is added to: started
+                # at std 0.1, a tune run's kind vectors had grown to a sixth of its characters' norm after
+                # 1,500 steps, and the header ignored the kind (README, "Tunes from one choice").
                 self.condition_input = nn.Embedding(cfg.num_conditions, cfg.embedding_dim)
-                nn.init.normal_(self.condition_input.weight, std=0.1)
         # The activation penalty (cfg.ar, cfg.tar) of the last training forward, for the trainer to add
         # to the divergence; None when there is none.
         self.penalty: torch.Tensor | None = None

@@ -21,7 +21,9 @@ trains the same net from a zero state on the same tunes: the unconditioned model
 By default the tunes of rare kinds are read more often in each pass (:func:`kind_repeats`;
 ``--no-balance``: each once), and a tenth of the training tunes as of "no kind"
 (``--condition-dropout P``, :func:`read_conditions`), so that sampling draws each tune's header
-with classifier-free guidance (``sample --guidance S``, :class:`TuneGenerator`).
+with classifier-free guidance (``sample --guidance S``, :class:`TuneGenerator`); once trained, the
+run draws tunes of each kind at a few scales and keeps for each kind the scale whose tunes pass
+most (``guidance.json``, :func:`~rnnkit.recipes.tune_eval.choose_guidance`; ``--guidance-samples``).
 
 Tunes are split by a seeded shuffle into train, valid and test; each is read after an end mark
 (the start symbol) and trained to end with one. The run keeps the weights of its lowest valid
@@ -85,10 +87,9 @@ class DataConfig:
     meter: bool = False
     # The share of training reads whose kind is replaced by "no kind" (a condition of its own, after
     # the kinds and meters), so that sampling can guide each tune's header away from the tunes of no kind
-    # in particular (classifier-free guidance: sample --guidance, decoding.sampling.Guide). With balance,
-    # four runs of five write at least 91% of every kind's tunes in its meter, bars adding up and
-    # ended, at T=0.2 and guidance 1.5; the fifth 88% of its waltzes (README, "Measured with guidance
-    # on the header"). 0: off.
+    # in particular (classifier-free guidance: sample --guidance, decoding.sampling.Guide), at the scale
+    # each kind chose once trained (tune_eval.choose_guidance; README, "Measured with each kind's own
+    # guidance scale"). 0: off.
     condition_dropout: float = 0.1
 
 
