@@ -201,7 +201,7 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
                         "kind's meters, drawn as often as its training tunes have it)")
     p.add_argument("--guidance", type=opt.non_negative, default=None, metavar="S",
                    help="tune runs trained with --condition-dropout: the classifier-free guidance scale "
-                        "(1: none; default: the run's), on each tune's header")
+                        "(1: none; default: the kind's own, chosen by the run once trained), on each tune's header")
     p.add_argument("--guide-body", action="store_true",
                    help="tune runs: guide every character of the tune, not only its header")
     p.add_argument("--num-samples", type=opt.positive_int, default=1, help="streams drawn as one batch")
