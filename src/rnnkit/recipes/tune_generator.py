@@ -30,7 +30,7 @@ from ..models.model import SequenceModel
 # The guidance scale a run trained with --condition-dropout samples a kind with when the run chose none
 # for it (guidance.json, chosen after training: tune_eval.choose_guidance), and with --guide-body; 1: none.
 # One scale for every kind suits no run for long: with the kind vectors drawn quiet (before 2026-12-06),
-# 1.5 passed four runs of five, and the fifth trained again kept 18-31% of its waltzes in 3/4 at 1.5 and
+# 1.5 passed four runs of five, and the fifth trained again passed 18-31% of its waltzes at 1.5 and
 # 93-96% at 3, while at 2 a fourth run's jigs turned to 4/4 (guidance pushes a common kind away from
 # "no kind", which is close to it) (README, "Measured with loud kind vectors and each kind's own scale").
 DEFAULT_GUIDANCE = 1.5
