@@ -78,13 +78,16 @@ def test_with_the_meter_the_twins_keep_the_meter_asked_for(tmp_path):
 
 def test_resume_drops_the_same_kinds(tmp_path, collection):
     """The kinds dropped are drawn from torch's generator, which checkpoints keep: a resumed run's
-    losses and weights are those of the unbroken run."""
+    losses and weights are those of the unbroken run, and so are the scales it chooses once trained."""
     d = DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1, condition_dropout=0.5)
     cfg = train_config(max_steps=12, eval_interval=1e-9)
-    train_tune(str(tmp_path / "a"), d, SMALL, cfg)
+    guide = GuidanceChoice(samples=2, scales=(1.0, 3.0), temperature=1.0, min_tunes=1)
+    train_tune(str(tmp_path / "a"), d, SMALL, cfg, guide=guide)
     with pytest.raises(TrainingInterrupted):
-        train_tune(str(tmp_path / "b"), d, SMALL, cfg, stop_after=5)
+        train_tune(str(tmp_path / "b"), d, SMALL, cfg, stop_after=5, guide=guide)
+    assert not (tmp_path / "b" / "guidance.json").exists()  # chosen once trained, not when stopped
     resume_tune(str(tmp_path / "b"))
+    assert (tmp_path / "b" / "guidance.json").read_text() == (tmp_path / "a" / "guidance.json").read_text()
     a, b = (read_metrics(str(tmp_path / r / "metrics.jsonl")) for r in "ab")
     assert [r.get("train_loss") for r in a] == [r.get("train_loss") for r in b]
     for p, q in zip(rnnkit.load(str(tmp_path / "a")).model.state_dict().values(),
