@@ -99,12 +99,13 @@ def score(gen, args: argparse.Namespace, known: frozenset, scale: float | None, 
     """Each temperature's and seed's :func:`generation_report` of ``gen`` at guidance ``scale`` (None:
     each kind's own), printed as it comes."""
     out: dict = {}
-    for temperature in [float(t) for t in args.temperatures.split(",")]:
-        out[temperature] = {seed: generation_report(gen, args.samples, args.min_tunes, temperature, seed, known,
-                                                    scale if gen.no_kind is not None else None,
-                                                    args.guide_body and gen.no_kind is not None and scale != 1)
-                            for seed in [int(x) for x in args.seeds.split(",")]}
-        for seed, report in out[temperature].items():
+    for column in args.temperatures.split(","):
+        temperature = gen.default_temperature if column == "own" else float(column)
+        out[column] = {seed: generation_report(gen, args.samples, args.min_tunes, temperature, seed, known,
+                                               scale if gen.no_kind is not None else None,
+                                               args.guide_body and gen.no_kind is not None and scale != 1)
+                       for seed in [int(x) for x in args.seeds.split(",")]}
+        for seed, report in out[column].items():
             shares = ", ".join(f"{k} {100 * r['both']:.0f}% (meter {100 * r['meter_fits']:.0f}%, bars "
                                f"{100 * r['bars_add_up']:.0f}%, ended {100 * r['ended']:.0f}%, copies "
                                f"{100 * r['copied']:.0f}%)" for k, r in report.items())
@@ -120,7 +121,9 @@ def main() -> None:
                    help="train each system this many steps instead of --budget seconds: the same training for "
                         "every system on a machine whose speed varies (default 0: --budget)")
     p.add_argument("--samples", type=int, default=100)
-    p.add_argument("--temperatures", default="0.2,0.5,1.0", help="sampling temperatures, each a column (default 0.2,0.5,1.0)")
+    p.add_argument("--temperatures", default="own,0.2,0.5,1.0",
+                   help="sampling temperatures, each a column (default own,0.2,0.5,1.0; own: the run's, chosen once "
+                        "trained with each kind's scale, else 0.2)")
     p.add_argument("--seeds", default="1,1001", help="sampling seeds, each a column (default 1,1001)")
     p.add_argument("--guidance", default="own",
                    help="guidance scales to score runs trained with --condition-dropout at, each a row (default own: "
@@ -159,7 +162,7 @@ def main() -> None:
         for scale in (scales if gen.no_kind is not None else [1.0]):
             label = f"{name} g={'own' if scale is None else f'{scale:g}'}" if gen.no_kind is not None else name
             entry = {"held_out": held, "steps": ckpt["step"], "kept_step": gen.step, "guidance": scale,
-                     "kind_guidance": gen.kind_guidance,
+                     "kind_guidance": gen.kind_guidance, "temperature": gen.default_temperature,
                      "parameters": gen.model.num_parameters(), "generated": score(gen, args, known, scale, label)}
             results["systems"][label] = entry
     temps = list(next(iter(results["systems"].values()))["generated"])  # "defaults g=2" where it is guided

@@ -12,7 +12,8 @@ from rnnkit.data.tunes import meter_of
 from rnnkit.errors import RnnkitError
 from rnnkit.data.tunes import music_of
 from rnnkit.recipes.tune import DataConfig, held_out, resume_tune, train_tune
-from rnnkit.recipes.tune_eval import GUIDE_SEED, GuidanceChoice, generation_report, pick_scale
+from rnnkit.recipes.tune_eval import (GUIDE_SEED, GuidanceChoice, generation_report, guidance_choice, pick_scale,
+                                      pick_temperature)
 from rnnkit.recipes.tune_generator import DEFAULT_GUIDANCE
 from rnnkit.training.metrics import read_metrics
 from rnnkit.training.trainer import TrainingInterrupted
@@ -81,7 +82,7 @@ def test_resume_drops_the_same_kinds(tmp_path, collection):
     losses and weights are those of the unbroken run, and so are the scales it chooses once trained."""
     d = DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1, condition_dropout=0.5)
     cfg = train_config(max_steps=12, eval_interval=1e-9)
-    guide = GuidanceChoice(samples=2, scales=(1.0, 3.0), temperature=1.0, min_tunes=1)
+    guide = GuidanceChoice(samples=2, scales=(1.0, 3.0), temperatures=(1.0, 0.5), min_tunes=1)
     train_tune(str(tmp_path / "a"), d, SMALL, cfg, guide=guide)
     with pytest.raises(TrainingInterrupted):
         train_tune(str(tmp_path / "b"), d, SMALL, cfg, stop_after=5, guide=guide)
@@ -149,26 +150,34 @@ def test_bad_guidance_gives_one_line_errors_and_touches_nothing(tmp_path, collec
 
 @pytest.fixture(scope="module")
 def chosen(tmp_path_factory, collection):
-    """A run that chose each kind's scale once trained, between 1 and 3 (never the default 1.5)."""
+    """A run that chose each kind's scale once trained, between 1 and 3 (never the default 1.5), and its
+    temperature, 0.7 or 0.4 (neither the default 0.2 nor the sampler's 1)."""
     out = tmp_path_factory.mktemp("tune") / "chosen"
     train_tune(str(out), DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1, condition_dropout=0.3),
-               SMALL, train_config(max_steps=150), guide=GuidanceChoice(samples=8, scales=(1.0, 3.0), temperature=1.0,
-                                                                        min_tunes=1))
+               SMALL, train_config(max_steps=150), guide=GuidanceChoice(samples=8, scales=(1.0, 3.0),
+                                                                        temperatures=(0.7, 0.4), min_tunes=1))
     return out
 
 
 def test_each_kind_samples_at_the_scale_chosen_after_training(chosen):
-    """guidance.json holds each kind's shares at each scale, as drawn again here from its seed, and
-    the scale that passed most; the loaded run draws each kind at its own scale unless told."""
+    """guidance.json holds each kind's shares at each temperature and scale, as drawn again here from
+    its seed, the scale that passed most at each temperature and the temperature whose worst kind
+    passed most; the loaded run draws each kind at its own scale and that temperature unless told."""
     saved = json.loads((chosen / "guidance.json").read_text())
     gen = rnnkit.load(str(chosen))
     assert set(saved["scales"]) == set(gen.kinds) == {"jigs", "waltzes"} and gen.kind_guidance == saved["scales"]
+    assert saved["temperatures"] == [0.7, 0.4] and gen.default_temperature == saved["temperature"]
     known = frozenset(music_of(t.text) for t in held_out(str(chosen), "train"))
-    for scale in (1.0, 3.0):
-        report = generation_report(gen, 8, 1, 1.0, GUIDE_SEED, known, scale)
-        assert {k: r["new_and_both"] for k, r in report.items()} == {k: v[f"{scale:g}"] for k, v in saved["shares"].items()}
+    passing = {}
+    for temperature in (0.7, 0.4):
+        shares = saved["shares"][f"{temperature:g}"]
+        for scale in (1.0, 3.0):
+            report = generation_report(gen, 8, 1, temperature, GUIDE_SEED, known, scale)
+            assert {k: r["new_and_both"] for k, r in report.items()} == {k: v[f"{scale:g}"] for k, v in shares.items()}
+        passing[temperature] = {k: max(v.values()) for k, v in shares.items()}
+    assert saved["temperature"] == pick_temperature(passing)
     for kind in gen.kinds:
-        shares = {float(s): v for s, v in saved["shares"][kind].items()}
+        shares = {float(s): v for s, v in saved["shares"][f"{saved['temperature']:g}"][kind].items()}
         scale = saved["scales"][kind]
         assert scale == pick_scale(shares) and shares[scale] == max(shares.values())
         assert gen.guidance_scale(kind=kind) == scale and gen.guidance_scale(kind=kind, guide_body=True) == DEFAULT_GUIDANCE
@@ -178,14 +187,42 @@ def test_each_kind_samples_at_the_scale_chosen_after_training(chosen):
     assert generation_report(gen, 2, 1, 1.0, 1)["jigs"]["guidance"] == saved["scales"]["jigs"]
 
 
+def test_sample_draws_at_the_temperature_chosen_after_training(chosen, capsys):
+    gen = rnnkit.load(str(chosen))
+    assert main(["sample", str(chosen), "--condition", "jig", "--num-samples", "3", "--length", "60", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    options = dict(condition="jig", length=60, seed=1)
+    assert all(t in out for t in gen.sample_many(3, temperature=gen.default_temperature, **options))
+    other = 1.1 - gen.default_temperature  # the other of the two chosen from (neither is 0.2 nor the sampler's 1)
+    assert any(t not in out for t in gen.sample_many(3, temperature=other, **options))
+
+
+def test_runs_from_before_the_temperature_was_chosen(chosen, tmp_path):
+    """Their configuration names one temperature, their guidance.json none: they draw at 0.2."""
+    old = {"samples": 50, "scales": [1.0, 1.5], "temperature": 0.2, "min_tunes": 30}
+    got = guidance_choice(old)
+    assert (got.samples, tuple(got.scales), tuple(got.temperatures), got.min_tunes) == (50, (1.0, 1.5), (0.2,), 30)
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(chosen, run)
+    saved = json.loads((run / "guidance.json").read_text())
+    (run / "guidance.json").write_text(json.dumps({"scales": saved["scales"]}))
+    gen = rnnkit.load(str(run))
+    assert gen.default_temperature == 0.2 and gen.kind_guidance == saved["scales"]
+
+
 def test_cli_evaluate_names_each_kinds_scale(chosen, capsys):
-    scales = rnnkit.load(str(chosen)).kind_guidance
+    gen = rnnkit.load(str(chosen))
+    scales, temperature = gen.kind_guidance, gen.default_temperature
     assert main(["evaluate", str(chosen), "--samples", "2", "--min-tunes", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["guidance"] is None and {k: r["guidance"] for k, r in result["generated"].items()} == scales
+    assert result["temperature"] == temperature
+    known = frozenset(music_of(t.text) for t in held_out(str(chosen), "train"))
+    assert result["generated"] == json.loads(json.dumps(generation_report(gen, 2, 1, temperature, 1, known)))
     assert main(["evaluate", str(chosen), "--samples", "2", "--min-tunes", "1"]) == 0
     out = capsys.readouterr().out
-    assert "generated at temperature 0.2, each kind's guidance on the headers\n" in out
+    assert f"generated at temperature {temperature:g}, each kind's guidance on the headers\n" in out
     assert f"jigs: 2 generated at guidance {scales['jigs']:g}, meter" in out
     assert main(["evaluate", str(chosen), "--samples", "2", "--min-tunes", "1", "--guidance", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -196,10 +233,11 @@ def test_a_bad_guidance_file_is_one_line(chosen, tmp_path, capsys):
     import shutil
     run = tmp_path / "run"
     shutil.copytree(chosen, run)
-    (run / "guidance.json").write_text(json.dumps({"scales": {"polkas": 2.0}}))
-    assert main(["sample", str(run), "--condition", "jig", "--length", "20"]) == 2
-    lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-    assert len(lines) == 1 and "is not a guidance choice" in lines[0], lines
+    for bad in ({"scales": {"polkas": 2.0}}, {"scales": {"jigs": 2.0}, "temperature": "hot"}):
+        (run / "guidance.json").write_text(json.dumps(bad))
+        assert main(["sample", str(run), "--condition", "jig", "--length", "20"]) == 2
+        lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+        assert len(lines) == 1 and "is not a guidance choice" in lines[0], lines
 
 
 def test_cli_guidance_samples(tmp_path, collection, capsys):

@@ -22,8 +22,9 @@ By default the tunes of rare kinds are read more often in each pass (:func:`kind
 ``--no-balance``: each once), and a tenth of the training tunes as of "no kind"
 (``--condition-dropout P``, :func:`read_conditions`), so that sampling draws each tune's header
 with classifier-free guidance (``sample --guidance S``, :class:`TuneGenerator`); once trained, the
-run draws tunes of each kind at a few scales and keeps for each kind the scale whose tunes pass
-most (``guidance.json``, :func:`~rnnkit.recipes.tune_eval.choose_guidance`; ``--guidance-samples``).
+run draws tunes of each kind at a few scales and temperatures and keeps the temperature, and for
+each kind the scale, whose tunes pass most (``guidance.json``,
+:func:`~rnnkit.recipes.tune_eval.choose_guidance`; ``--guidance-samples``).
 
 Tunes are split by a seeded shuffle into train, valid and test; each is read after an end mark
 (the start symbol) and trained to end with one. The run keeps the weights of its lowest valid
@@ -59,7 +60,7 @@ from ..training.tasks import SequenceTask
 from ..training.trainer import TrainConfig, Trainer
 from . import options as opt
 from .runs import changed_digest, load_run_model, new_run, resume_run
-from .tune_eval import FitCheck, GuidanceChoice, fit_metrics, read_guidance, save_guidance
+from .tune_eval import FitCheck, GuidanceChoice, fit_metrics, guidance_choice, read_guidance, save_guidance
 from .tune_generator import TuneGenerator
 
 from .tune_cli import COMMANDS, add_evaluate_arguments, add_train_arguments, evaluate_from_args  # noqa: F401
@@ -365,7 +366,7 @@ def resume_tune(out: str, model_overrides: dict[str, Any] | None = None,
     task = tune_task(parts, vocab, kinds, meters, info, train, draw, bar_places(model_cfg), data)
     result = resume_run(out, config, train, build_model(model_cfg), task, changed_digest(info, config, data.data), stop_after)
     # Runs made before the choice: every kind at one scale, as they sampled.
-    save_guidance(out, from_dict(GuidanceChoice, config.get("guidance", {"samples": 0})), parts["train"], train.device)
+    save_guidance(out, guidance_choice(config.get("guidance", {"samples": 0})), parts["train"], train.device)
     return result
 
 
@@ -376,9 +377,10 @@ def load(run_dir: str, device: str = "cpu") -> TuneGenerator:
     vocab, kinds, meters = read_tune_vocab(run_dir)
     classes, counts = read_meter_classes(run_dir)
     none = no_kind(run_data(config), kinds, classes)
+    scales, temperature = read_guidance(run_dir, kinds) if none is not None else ({}, None)
     return TuneGenerator(model=model, vocab=vocab, kinds=kinds, meters=meters, config=config, step=step,
-                         meter_classes=classes, meter_counts=counts, no_kind=none,
-                         kind_guidance=read_guidance(run_dir, kinds) if none is not None else {})
+                         meter_classes=classes, meter_counts=counts, no_kind=none, kind_guidance=scales,
+                         **({"default_temperature": temperature} if temperature is not None else {}))
 
 
 def held_out(run_dir: str, split: str) -> list[Tune]:

@@ -3,7 +3,7 @@ language models' shared command with ``--condition KIND``.
 
     rnnkit train tune --data ABC_FOLDER --out runs/tunes [--no-condition | --condition-meter] [--no-bar-position]
                       [--no-bar-count] [--condition-dropout P] [--guidance-samples N]
-    rnnkit evaluate runs/tunes [--split valid|test] [--samples 100] [--temperature 0.2] [--guidance S] [--json]
+    rnnkit evaluate runs/tunes [--split valid|test] [--samples 100] [--temperature T] [--guidance S] [--json]
 
 ``evaluate`` scores the run's held-out tunes (nats/char, each read from its own kind) and draws
 ``--samples`` tunes of every kind with at least ``--min-tunes`` training tunes, counting the
@@ -73,8 +73,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="the temperature those tunes are drawn at (default 0.2)")
     p.add_argument("--guidance-samples", type=opt.non_negative_int, default=None, metavar="N",
                    help="once trained, draw N tunes of each kind with 30 or more training tunes at guidance 1, 1.5, "
-                        "2 and 3 and keep for each kind the scale whose tunes pass most, for sample and evaluate "
-                        "(default 50; 0: every kind at 1.5)")
+                        "2 and 3 and temperature 0.2 and 0.3; keep for each kind the scale whose tunes pass most, "
+                        "and the temperature whose worst kind passes most, for sample and evaluate "
+                        "(default 50; 0: every kind at guidance 1.5, temperature 0.2)")
     opt.add_run_arguments(p)
     opt.add_options(p, MODEL_OPTIONS)
     opt.add_options(p, train_options())
@@ -145,8 +146,9 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    help="tunes to generate per kind (unconditioned: in all); 0: none (default 100)")
     p.add_argument("--min-tunes", type=opt.positive_int, default=30,
                    help="generate for the kinds with at least this many training tunes (default 30)")
-    p.add_argument("--temperature", type=opt.non_negative, default=0.2,
-                   help="sampling temperature (default 0.2, as sample draws tunes)")
+    p.add_argument("--temperature", type=opt.non_negative, default=None,
+                   help="sampling temperature (default: as sample draws tunes, the run's, chosen after training, "
+                        "else 0.2)")
     p.add_argument("--guidance", type=opt.non_negative, default=None,
                    help="classifier-free guidance scale for runs trained with --condition-dropout (1: none; "
                         "default: each kind's, chosen after training), on each tune's header")
@@ -166,11 +168,12 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
     guidance = gen.guidance_scale(args.guidance, args.guide_body)  # refused before the held-out tunes are read
     if args.guidance is None and not args.guide_body and gen.kind_guidance:
         guidance = None  # each kind's own (generation_report says which)
+    temperature = gen.default_temperature if args.temperature is None else args.temperature
     known = frozenset(music_of(t.text) for t in held_out(run, "train")) if args.samples else frozenset()
     result = {"split": args.split, "step": gen.step, "conditioned": gen.conditioned,
-              **score_held_out(gen, held_out(run, args.split)), "temperature": args.temperature, "guidance": guidance,
+              **score_held_out(gen, held_out(run, args.split)), "temperature": temperature, "guidance": guidance,
               "guide_body": args.guide_body,
-              "generated": generation_report(gen, args.samples, args.min_tunes, args.temperature, args.seed, known,
+              "generated": generation_report(gen, args.samples, args.min_tunes, temperature, args.seed, known,
                                              guidance, args.guide_body)}
     if args.json:
         print(json.dumps(result))
@@ -181,7 +184,7 @@ def evaluate_from_args(run: str, args: argparse.Namespace) -> None:
         where = " on every character" if args.guide_body else " on the headers"
         said = "each kind's guidance on the headers" if guidance is None else (
             f"guidance {guidance:g}{where}" if guidance != 1 else "")
-        print(f"generated at temperature {args.temperature:g}" + (f", {said}" if said else ""))
+        print(f"generated at temperature {temperature:g}" + (f", {said}" if said else ""))
     for kind, r in result["generated"].items():
         print(f"{kind:>12}: {r['samples']} generated" + (f" at guidance {r['guidance']:g}" if guidance is None else "")
               + f", meter {'/'.join(r['meters'])} {100 * r['meter_fits']:.0f}%, "

@@ -8,8 +8,10 @@ turns it into the number a run trained with ``--select-samples N`` keeps its wei
 worst kind's share of new tunes that pass (``valid_fit``), drawn cool and from a fixed seed at
 each evaluation, so that two evaluations differ by their weights, not by their draws. (Not the
 default: README, "Tunes from one choice", measures it.) After training, :func:`choose_guidance`
-draws tunes of each kind at several guidance scales and keeps, per kind, the scale whose tunes
-pass most (``guidance.json``), which ``sample`` and ``evaluate`` then draw that kind with.
+draws tunes of each kind at several guidance scales and temperatures; at each temperature it keeps,
+per kind, the scale whose tunes pass most, and of the temperatures the one whose worst kind passes
+most (``guidance.json``): ``sample`` and ``evaluate`` then draw every kind at that temperature, each
+at its own scale.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..configs import from_dict
 from ..data.tunes import music_of
 from ..errors import RnnkitError
 from ..training.checkpoint import atomic_write_json, read_json
@@ -31,7 +34,7 @@ log = logging.getLogger(__name__)
 SELECT_SEED = 500_000
 # The seed of the tunes drawn to choose each kind's guidance scale after training: far from both.
 GUIDE_SEED = 700_000
-GUIDANCE_FILE = "guidance.json"  # in the run folder: each kind's scale (choose_guidance)
+GUIDANCE_FILE = "guidance.json"  # in the run folder: the temperature and each kind's scale (choose_guidance)
 
 
 @dataclass(frozen=True)
@@ -46,15 +49,26 @@ class FitCheck:
 
 @dataclass(frozen=True)
 class GuidanceChoice:
-    """How a run trained with ``--condition-dropout`` chooses each kind's guidance scale once trained:
-    ``samples`` tunes per kind (0: none, every kind draws at ``DEFAULT_GUIDANCE``) at each of ``scales``
-    and ``temperature`` (the sampler's default), for the kinds with at least ``min_tunes`` training
-    tunes; each kind keeps the scale whose tunes pass most (:func:`pick_scale`)."""
+    """How a run trained with ``--condition-dropout`` chooses its sampling temperature and each kind's
+    guidance scale once trained: ``samples`` tunes per kind (0: none, every kind draws at
+    ``DEFAULT_GUIDANCE`` and T=0.2) at each of ``scales`` and ``temperatures``, for the kinds with at
+    least ``min_tunes`` training tunes. At each temperature each kind keeps the scale whose tunes
+    pass most (:func:`pick_scale`); the run keeps the temperature whose worst kind passes most
+    (:func:`pick_temperature`). 0.3 beside 0.2: at 0.2 two runs of five wrote waltzes that never end
+    (README, "Measured with loud kind vectors and each kind's own scale")."""
 
     samples: int = 50
     scales: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
-    temperature: float = 0.2
+    temperatures: tuple[float, ...] = (0.2, 0.3)
     min_tunes: int = 30
+
+
+def guidance_choice(saved: dict[str, Any]) -> GuidanceChoice:
+    """The run configuration's ``guidance`` entry as a :class:`GuidanceChoice`; runs made before the
+    temperature was chosen name one ``temperature``."""
+    if isinstance(saved, dict) and "temperature" in saved and "temperatures" not in saved:
+        saved = {**{k: v for k, v in saved.items() if k != "temperature"}, "temperatures": [saved["temperature"]]}
+    return from_dict(GuidanceChoice, saved)
 
 
 def score_held_out(gen: Any, tunes: list) -> dict[str, float]:
@@ -150,19 +164,36 @@ def pick_scale(shares: dict[float, float]) -> float:
     return min(scale for scale, share in shares.items() if share == best)
 
 
+def pick_temperature(passing: dict[float, dict[str, float]]) -> float:
+    """The temperature whose worst kind passes most (``passing``: temperature -> kind -> share, each
+    kind at the scale it chose there); of equals the one whose kinds pass most on average, then the coolest.
+
+    >>> pick_temperature({0.2: {"jigs": 1.0, "waltzes": 0.78}, 0.3: {"jigs": 0.98, "waltzes": 0.88}})
+    0.3
+    >>> pick_temperature({0.2: {"jigs": 1.0, "waltzes": 0.9}, 0.3: {"jigs": 0.9, "waltzes": 0.96}})
+    0.2
+    """
+    return max(passing, key=lambda t: (min(passing[t].values()), sum(passing[t].values()) / len(passing[t]), -t))
+
+
 def choose_guidance(gen: Any, choice: GuidanceChoice, known: frozenset[str]) -> dict[str, Any]:
-    """Each kind's guidance scale (``scales``) and the shares of new tunes that pass it was chosen
-    on (``shares``: kind -> scale -> :func:`check_generated`'s ``new_and_both``), drawn on the
-    header as ``sample`` draws them, from :data:`GUIDE_SEED`; no scales when no kind has
-    ``choice.min_tunes`` training tunes."""
-    shares: dict[str, dict[float, float]] = {}
-    for scale in choice.scales:
-        report = generation_report(gen, choice.samples, choice.min_tunes, choice.temperature, GUIDE_SEED, known, scale)
-        for kind, r in report.items():
-            shares.setdefault(kind, {})[scale] = r["new_and_both"]
-    return {"scales": {kind: pick_scale(by_scale) for kind, by_scale in shares.items()},
-            "shares": {kind: {f"{s:g}": v for s, v in by_scale.items()} for kind, by_scale in shares.items()},
-            "samples": choice.samples, "temperature": choice.temperature, "seed": GUIDE_SEED}
+    """The run's ``temperature`` and each kind's guidance scale there (``scales``), with the shares
+    of new tunes that pass they were chosen on (``shares``: temperature -> kind -> scale ->
+    :func:`check_generated`'s ``new_and_both``), drawn on the header as ``sample`` draws them, from
+    :data:`GUIDE_SEED`; no scales when no kind has ``choice.min_tunes`` training tunes."""
+    shares: dict[float, dict[str, dict[float, float]]] = {}
+    for temperature in choice.temperatures:
+        for scale in choice.scales:
+            report = generation_report(gen, choice.samples, choice.min_tunes, temperature, GUIDE_SEED, known, scale)
+            for kind, r in report.items():
+                shares.setdefault(temperature, {}).setdefault(kind, {})[scale] = r["new_and_both"]
+    scales = {t: {kind: pick_scale(by_scale) for kind, by_scale in kinds.items()} for t, kinds in shares.items()}
+    temperature = pick_temperature({t: {k: shares[t][k][s] for k, s in chosen.items()} for t, chosen in scales.items()}
+                                   ) if shares else None
+    return {"temperature": temperature, "scales": scales.get(temperature, {}),
+            "shares": {f"{t:g}": {kind: {f"{s:g}": v for s, v in by_scale.items()} for kind, by_scale in kinds.items()}
+                       for t, kinds in shares.items()},
+            "samples": choice.samples, "temperatures": list(choice.temperatures), "seed": GUIDE_SEED}
 
 
 def save_guidance(run_dir: str, choice: GuidanceChoice, train_tunes: list, device: str = "cpu") -> None:
@@ -174,23 +205,31 @@ def save_guidance(run_dir: str, choice: GuidanceChoice, train_tunes: list, devic
     if gen.no_kind is None or not choice.samples or not gen.conditioned:
         return
     started = time.monotonic()
-    log.info("tune: choosing each kind's guidance scale: %d tunes of each kind at each of %s, temperature %g",
-             choice.samples, ", ".join(f"{s:g}" for s in choice.scales), choice.temperature)
+    log.info("tune: choosing the temperature and each kind's guidance scale: %d tunes of each kind at "
+             "guidance %s and temperature %s", choice.samples, ", ".join(f"{s:g}" for s in choice.scales),
+             ", ".join(f"{t:g}" for t in choice.temperatures))
     chosen = choose_guidance(gen, choice, frozenset(music_of(t.text) for t in train_tunes))
     if chosen["scales"]:
         atomic_write_json(os.path.join(run_dir, GUIDANCE_FILE), chosen)
-        log.info("tune: guidance %s (%.0f s; %s)", ", ".join(f"{k} {s:g}" for k, s in chosen["scales"].items()),
-                 time.monotonic() - started, GUIDANCE_FILE)
+        log.info("tune: temperature %g, guidance %s (%.0f s; %s)", chosen["temperature"],
+                 ", ".join(f"{k} {s:g}" for k, s in chosen["scales"].items()), time.monotonic() - started, GUIDANCE_FILE)
 
 
-def read_guidance(run_dir: str, kinds: list[str]) -> dict[str, float]:
-    """Each kind's guidance scale from the run's ``guidance.json`` (none: no such file)."""
+def read_guidance(run_dir: str, kinds: list[str]) -> tuple[dict[str, float], float | None]:
+    """Each kind's guidance scale and the temperature from the run's ``guidance.json`` (none: no
+    such file; no temperature: a choice made before temperatures were chosen, at 0.2)."""
     path = os.path.join(run_dir, GUIDANCE_FILE)
     if not os.path.exists(path):
-        return {}
+        return {}, None
     data = read_json(path, "guidance choice")
     scales = data.get("scales") if isinstance(data, dict) else None
-    if not (isinstance(scales, dict) and all(k in kinds and isinstance(v, (int, float)) and not isinstance(v, bool)
-                                             and math.isfinite(v) and v >= 0 for k, v in scales.items())):
-        raise RnnkitError(f"{path} is not a guidance choice: its scales must map the run's kinds to numbers >= 0")
-    return {k: float(v) for k, v in scales.items()}
+    temperature = data.get("temperature") if isinstance(data, dict) else None
+    if not (isinstance(scales, dict) and all(k in kinds and _number(v) for k, v in scales.items())
+            and (temperature is None or _number(temperature))):
+        raise RnnkitError(f"{path} is not a guidance choice: its scales must map the run's kinds to numbers >= 0, "
+                          "its temperature be a number >= 0")
+    return {k: float(v) for k, v in scales.items()}, None if temperature is None else float(temperature)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0

@@ -69,11 +69,13 @@ class TuneGenerator:
     meter_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # each kind's training tunes by meter
     no_kind: int | None = None  # the condition "no kind" (a run trained with --condition-dropout), else None
     kind_guidance: dict[str, float] = field(default_factory=dict)  # each kind's scale, chosen after training
+    # `rnnkit sample`'s and `evaluate`'s temperature unless told: the run's, chosen with the scales
+    # after training (0.2 or 0.3, tune_eval.choose_guidance), else 0.2, where every kind was measured
+    # to keep its meter and bars (README, "Measured with guidance on the header"); 1.0 writes freer,
+    # less regular tunes.
+    default_temperature: float = 0.2
     documents = True  # each sample is one whole tune, ended where the model ends it
     default_length = 3000  # characters at most (the longest Nottingham tune has 1,352)
-    # `rnnkit sample`'s temperature unless told: where every kind was measured to keep its meter and
-    # bars (README, "Measured with guidance on the header"); 1.0 writes freer, less regular tunes.
-    default_temperature = 0.2
 
     @property
     def conditioned(self) -> bool:
