@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 # The seed of the tunes drawn for model selection: far from the seeds README's tables score with
 # (stream i of seed s is seed s + i's one stream, so seeds 1..100 and 1001..1100 are taken there).
 SELECT_SEED = 500_000
-# The seed of the tunes drawn to choose each kind's guidance scale after training: far from both.
+# The seed of the tunes drawn to choose the temperature and each kind's guidance scale after training:
+# far from both.
 GUIDE_SEED = 700_000
 GUIDANCE_FILE = "guidance.json"  # in the run folder: the temperature and each kind's scale (choose_guidance)
 
