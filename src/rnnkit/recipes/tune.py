@@ -89,8 +89,8 @@ class DataConfig:
     # The share of training reads whose kind is replaced by "no kind" (a condition of its own, after
     # the kinds and meters), so that sampling can guide each tune's header away from the tunes of no kind
     # in particular (classifier-free guidance: sample --guidance, decoding.sampling.Guide), at the scale
-    # each kind chose once trained (tune_eval.choose_guidance; README, "Measured with loud kind vectors
-    # and each kind's own scale"). 0: off.
+    # each kind chose once trained, with the run's temperature (tune_eval.choose_guidance; README,
+    # "Measured with the run's own temperature and each kind's own scale"). 0: off.
     condition_dropout: float = 0.1
 
 
