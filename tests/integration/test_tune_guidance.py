@@ -211,6 +211,22 @@ def test_runs_from_before_the_temperature_was_chosen(chosen, tmp_path):
     assert gen.default_temperature == 0.2 and gen.kind_guidance == saved["scales"]
 
 
+def test_a_run_from_before_the_temperature_was_chosen_resumes(tmp_path, collection):
+    """Stopped before it ended, such a run resumes and chooses its scales at its one temperature."""
+    d = DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1, condition_dropout=0.5)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted):
+        train_tune(str(run), d, SMALL, train_config(max_steps=6), stop_after=3,
+                   guide=GuidanceChoice(samples=2, scales=(1.0, 3.0), min_tunes=1))
+    config = json.loads((run / "config.json").read_text())
+    config["guidance"] = {"samples": 2, "scales": [1.0, 3.0], "temperature": 0.7, "min_tunes": 1}
+    (run / "config.json").write_text(json.dumps(config))
+    resume_tune(str(run))
+    saved = json.loads((run / "guidance.json").read_text())
+    assert saved["temperatures"] == [0.7] and saved["temperature"] == 0.7 and set(saved["shares"]) == {"0.7"}
+    assert rnnkit.load(str(run)).default_temperature == 0.7
+
+
 def test_cli_evaluate_names_each_kinds_scale(chosen, capsys):
     gen = rnnkit.load(str(chosen))
     scales, temperature = gen.kind_guidance, gen.default_temperature
