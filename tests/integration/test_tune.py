@@ -13,7 +13,7 @@ import rnnkit
 from rnnkit.cli import main
 from rnnkit.data.tunes import meter_of, music_of, read_tunes
 from rnnkit.errors import RnnkitError
-from rnnkit.data.bar_position import BAR_COUNTS, NUM_CLASSES
+from rnnkit.data.bar_position import BAR_COUNTS, NUM_CLASSES, SECTION_COUNTS
 from rnnkit.recipes.tune import DataConfig, TuneGenerator, bar_places, held_out, resume_tune, train_tune
 from rnnkit.recipes.tune_eval import SELECT_SEED, FitCheck, fit_metrics
 from rnnkit.training.metrics import read_metrics
@@ -152,14 +152,16 @@ def test_cli_train_records_where_the_kind_enters(tmp_path, collection, flags):
     assert config["model"]["hidden_size"] == 64 and config["model"]["num_conditions"] == (5 if flags else 3)
     assert config["model"]["step_classes"] == (0 if flags else NUM_CLASSES)
     assert config["model"]["step_counts"] == (0 if flags else BAR_COUNTS)
+    assert config["model"]["step_sections"] == (0 if flags else SECTION_COUNTS)
 
 
-def test_cli_train_without_the_bar_count(tmp_path, collection):
+@pytest.mark.parametrize("flag,counts,sections", [("--no-bar-count", 0, 0), ("--no-section-count", BAR_COUNTS, 0)])
+def test_cli_train_without_the_bar_count(tmp_path, collection, flag, counts, sections):
     run = tmp_path / "run"
-    assert main(["train", "tune", "--data", collection, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS,
-                 "--no-bar-count"]) == 0
+    assert main(["train", "tune", "--data", collection, "--out", str(run), "--max-steps", "2", *SMALL_FLAGS, flag]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert (config["model"]["step_classes"], config["model"]["step_counts"]) == (NUM_CLASSES, 0)
+    assert (config["model"]["step_classes"], config["model"]["step_counts"]) == (NUM_CLASSES, counts)
+    assert config["model"]["step_sections"] == sections
 
 
 def test_cli_sample_and_evaluate(trained, collection, capsys):
@@ -271,6 +273,18 @@ def test_a_run_from_before_balancing_resumes_unbalanced(tmp_path, lopsided):
             assert rnnkit.load(str(run)).no_kind is None and rnnkit.load(str(run)).guidance_scale() == 1.0
 
 
+def test_a_run_from_before_the_section_count_resumes_without_it(tmp_path, collection):
+    """A run whose model configuration has no ``step_sections`` (written before the bars of the
+    running part were counted) resumes exactly as an unbroken run without them goes on, and samples."""
+    d = DataConfig(data=collection, valid_fraction=0.1, test_fraction=0.1)
+    assert_resumes_as_before(tmp_path, lambda out, stop_after=None: train_tune(
+        out, d, {**SMALL, "step_sections": 0}, train_config(max_steps=10, eval_interval=1e-9), stop_after=stop_after),
+        resume_tune, [("model", "step_sections")])
+    gen = rnnkit.load(str(tmp_path / "b"))
+    assert gen.model.config.step_sections == 0 and gen.model.input.sections is None
+    assert gen.generate("jigs", seed=1, length=50)
+
+
 def _bad_inputs(t, run, collection):
     (t / "empty").mkdir()
     (t / "notunes.abc").write_text("just text\n")
@@ -294,7 +308,8 @@ def _bad_inputs(t, run, collection):
         (["train", "tune", "--data", collection, "--out", str(t / "o9"), "--balance", "--no-balance"],
          "--balance and --no-balance contradict each other"),
         (["train", "tune", "--resume", str(run), "--no-bar-position"], "--no-bar-position, --no-bar-count"),
-        (["train", "tune", "--resume", str(run), "--no-bar-count"], "--no-bar-count, --select-samples"),
+        (["train", "tune", "--resume", str(run), "--no-bar-count"], "--no-bar-count, --no-section-count"),
+        (["train", "tune", "--resume", str(run), "--no-section-count"], "--no-section-count, --select-samples"),
         (["train", "tune", "--resume", str(run), "--select-samples", "5"], "--select-samples, --select-temperature"),
         (["train", "tune", "--data", collection, "--out", str(t / "o7"), "--no-condition", "--select-samples", "5"],
          "drop it with --no-condition"),
@@ -383,14 +398,17 @@ def test_generation_reads_each_character_in_the_place_training_gave_it(trained_e
     from rnnkit.recipes.tune_generator import BarFeed
 
     gen = rnnkit.load(str(trained_every_step))
-    assert (gen.model.config.step_classes, gen.model.config.step_counts) == (NUM_CLASSES, BAR_COUNTS)
+    cfg = gen.model.config
+    assert (cfg.step_classes, cfg.step_counts, cfg.step_sections) == (NUM_CLASSES, BAR_COUNTS, SECTION_COUNTS)
     tunes = held_out(str(trained_every_step), "valid")[:2]
     want = [e[0] for e in examples(tunes, gen.vocab, gen.kinds, None, bar_places(gen.model.config))]
     assert all(len(set((w // len(gen.vocab) % NUM_CLASSES).tolist())) > 5 for w in want)  # header, empty, part, full
-    assert all(len(set((w // len(gen.vocab) // NUM_CLASSES).tolist())) > 3 for w in want)  # bars closed: 0, 1, 2, ...
+    assert all(len(set((w // len(gen.vocab) // NUM_CLASSES % BAR_COUNTS).tolist())) > 3 for w in want)  # 0, 1, 2, ...
+    assert all(len(set((w // len(gen.vocab) // NUM_CLASSES // BAR_COUNTS).tolist())) > 2 for w in want)  # in the part
     texts = [END + t.text for t in tunes]
     n = min(len(t) for t in texts)
     ids = torch.stack([torch.from_numpy(gen.vocab.encode(t[:n])) for t in texts])  # 2 streams
-    feed = BarFeed(gen.vocab, 2, count_bars=True)
+    feed = gen._start(gen.kinds[0], 2)["feed"]  # the feed the generator samples with
+    assert isinstance(feed, BarFeed)
     got = torch.cat([feed(ids[:, :3])] + [feed(ids[:, t:t + 1]) for t in range(3, n)], 1)
     assert torch.equal(got, torch.stack([w[:n] for w in want]))

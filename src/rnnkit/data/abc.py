@@ -78,6 +78,7 @@ class _Bars:
         self.accidentals: dict[int, int] = {}  # accidentals written in this bar: natural pitch -> semitones
         self.time = Fraction(0)
         self.tied = False  # a tie (-) after the last note: the next note of its pitch continues it
+        self.section_start = 0  # the bars closed when the running section began (at the last boundary)
 
     def close(self, bar_line: str, end: bool = False) -> None:
         boundary = end or any(mark in bar_line for mark in BOUNDARY_BARS)
@@ -85,7 +86,7 @@ class _Bars:
         if not self.notes:  # a bar line after a bar line (or at a line's start): one boundary more or less
             self.opened_at_boundary = self.opened_at_boundary or boundary
             if boundary:
-                self.suspect = None
+                self.suspect, self.section_start = None, self.check.bars
             return
         self.check.bars += 1
         if self.meter is not None and self.length != self.meter:
@@ -95,6 +96,8 @@ class _Bars:
             elif not (self.opened_at_boundary or boundary):
                 self.suspect = error
         self.length, self.notes, self.opened_at_boundary = Fraction(0), 0, boundary
+        if boundary:
+            self.section_start = self.check.bars
 
     def _in_meter_units(self, length: Fraction) -> str:
         """5/8 in 6/8 time as '5/8', in 3/4 time as '5/8' too (a quarter is 2/8): the meter's denominator when it can."""

@@ -13,7 +13,12 @@ filled share in sixteenths), ``FULL`` and ``OVER``. With ``count_bars`` the clas
 many bars the tune has closed so far (:data:`BAR_COUNTS`: 0 to 47, then 48 or more), as
 ``place + NUM_CLASSES * bars``: a net that knows how far into the tune it is can end it where
 tunes end (90% of the Nottingham tunes after 14 to 34 bars) instead of writing the same bars
-again.
+again. With ``count_sections`` too, it says how many bars the running section has closed
+(:data:`SECTION_COUNTS`: 0 to 31, then 32 or more; a section starts at the tune's body and
+after every bar line that the checker calls a boundary: ``||``, ``|]``, ``:|``, ``|:``, an
+ending), as ``place + NUM_CLASSES * (bars + BAR_COUNTS * section bars)``: a net that knows
+how far into its part it is can close the part where parts close (most Nottingham parts
+after 8 bars).
 
 >>> reader = BarPosition()
 >>> [reader.read(c) for c in "X:1\\nM:3/4\\nL:1/4\\nK:G\\n"][-1] == HEADER
@@ -35,6 +40,7 @@ FULL = EMPTY + PARTS + 1
 OVER = FULL + 1
 NUM_CLASSES = OVER + 1
 BAR_COUNTS = 49  # bars closed so far: 0 ... 47, and 48 or more (Nottingham's longest tune has 72)
+SECTION_COUNTS = 33  # bars closed in the running section: 0 ... 31, and 32 or more
 
 
 def _class_of(bars: _Bars) -> int:
@@ -49,8 +55,11 @@ def _class_of(bars: _Bars) -> int:
     return EMPTY + 1 + int(bars.length / bars.meter * PARTS)
 
 
-def _count_of(bars: _Bars) -> int:
-    return min(bars.check.bars, BAR_COUNTS - 1)
+def _count_of(bars: _Bars, sections: bool = False) -> int:
+    count = min(bars.check.bars, BAR_COUNTS - 1)
+    if not sections:
+        return count
+    return count + BAR_COUNTS * min(bars.check.bars - bars.section_start, SECTION_COUNTS - 1)
 
 
 class _Reader(_Line):
@@ -74,13 +83,16 @@ class _Reader(_Line):
 class BarPosition:
     """Reads one tune a character at a time (:meth:`read`); :data:`~rnnkit.data.documents.END`
     starts the next tune. With ``count_bars`` each class is ``place + NUM_CLASSES * bars closed``
-    (:data:`BAR_COUNTS`). A body line is read again at each character (a note's length can change
+    (:data:`BAR_COUNTS`), with ``count_sections`` too ``place + NUM_CLASSES * (bars closed +
+    BAR_COUNTS * bars closed in the running section)`` (:data:`SECTION_COUNTS`). A body line is read again at each character (a note's length can change
     with the next character: ``A`` then ``A2``), from its last complete bar line (the state there
     kept), or from its start with the bars where the line began; at the line's end that state
     moves on. A bar is short (about ten characters), so a tune costs about a millisecond."""
 
-    def __init__(self, count_bars: bool = False) -> None:
-        self.count_bars = count_bars
+    def __init__(self, count_bars: bool = False, count_sections: bool = False) -> None:
+        if count_sections and not count_bars:
+            raise ValueError("count_sections needs count_bars")
+        self.count_bars, self.count_sections = count_bars, count_sections
         self._start_tune()
 
     def _start_tune(self) -> None:
@@ -113,7 +125,7 @@ class BarPosition:
         return reader.bars
 
     def _with_count(self, place: int, bars: _Bars) -> int:
-        return place + NUM_CLASSES * _count_of(bars) if self.count_bars else place
+        return place + NUM_CLASSES * _count_of(bars, self.count_sections) if self.count_bars else place
 
     def _partial(self) -> int:
         text = self._text()
@@ -145,13 +157,19 @@ def _copy(bars: _Bars) -> _Bars:
     return out
 
 
-def bar_classes(text: str, count_bars: bool = False) -> list[int]:
+def bar_classes(text: str, count_bars: bool = False, count_sections: bool = False) -> list[int]:
     """:meth:`BarPosition.read`'s class after each character of ``text`` (from a tune's start).
 
     >>> bar_classes("X:1\\nM:2/4\\nL:1/8\\nK:D\\nA2 B2|")[-6:] == [EMPTY + 1 + 4, EMPTY + 1 + 8, EMPTY + 1 + 8,
     ...                                                          EMPTY + 1 + 12, FULL, EMPTY]
     True
+
+    Three bars closed, the third ending a section; then one bar into the next section:
+
+    >>> last = bar_classes("X:1\\nM:2/4\\nL:1/8\\nK:D\\nA4|B4|c4:|d4|", True, True)[-1]
+    >>> last == EMPTY + NUM_CLASSES * (4 + BAR_COUNTS * 1)
+    True
     """
-    reader = BarPosition(count_bars)
+    reader = BarPosition(count_bars, count_sections)
     return [reader.read(c) for c in text]
 

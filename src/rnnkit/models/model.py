@@ -74,6 +74,10 @@ class ModelConfig:
     # bars closed so far): ids are symbol + vocab_size * (class + step_classes * count), and the
     # count's learnt vector is added as well. 0: none.
     step_counts: int = 0
+    # With step_counts: one of this many section counts as well (the tune recipe's bars closed in the
+    # running part): ids are symbol + vocab_size * (class + step_classes * (count + step_counts *
+    # section)), and the section count's learnt vector is added too. 0: none.
+    step_sections: int = 0
 
     def validate(self) -> "ModelConfig":
         """Return self, or raise RnnkitError naming the first nonsense value."""
@@ -106,6 +110,8 @@ class ModelConfig:
             raise RnnkitError(f"step_classes must be >= 0, got {self.step_classes}")
         if self.step_counts < 0 or (self.step_counts and not self.step_classes):
             raise RnnkitError(f"step_counts must be >= 0 and needs step_classes, got {self.step_counts}")
+        if self.step_sections < 0 or (self.step_sections and not self.step_counts):
+            raise RnnkitError(f"step_sections must be >= 0 and needs step_counts, got {self.step_sections}")
         if self.step_classes and (self.vocab_size is None or self.tie_weights or self.embedding_dropout):
             raise RnnkitError("step_classes pair each input symbol with a class: it needs symbol input, "
                               "without tie_weights or embedding-dropout")
@@ -163,7 +169,8 @@ def class_vectors(table: nn.Embedding, conditions: torch.Tensor) -> torch.Tensor
 
 class PairEmbedding(nn.Module):
     """ids = symbol + num_symbols * class [B, T] -> the symbol's vector plus the class's [B, T, D];
-    with ``num_counts``, class = class + num_classes * count, and the count's vector is added too.
+    with ``num_counts``, class = class + num_classes * count, and the count's vector is added too;
+    with ``num_sections`` as well, count = count + num_counts * section, and the section's vector too.
     :meth:`lookups` names the rows that are summed: code that folds an embedding into the next
     layer (the sampler's Stepper) folds each table and sums the folded rows.
 
@@ -171,29 +178,42 @@ class PairEmbedding(nn.Module):
     >>> ids = torch.tensor([[1 + 3 * (1 + 2 * 4)]])
     >>> bool(torch.equal(e(ids)[0], e.symbols.weight[[1]] + e.classes.weight[[1]] + e.counts.weight[[4]]))
     True
+    >>> e = PairEmbedding(3, 2, 4, num_counts=5, num_sections=6)
+    >>> rows = e.lookups(torch.tensor([2 + 3 * (1 + 2 * (4 + 5 * 3))]))
+    >>> [int(r) for r in rows]
+    [2, 1, 4, 3]
     """
 
-    def __init__(self, num_symbols: int, num_classes: int, dim: int, num_counts: int = 0):
+    def __init__(self, num_symbols: int, num_classes: int, dim: int, num_counts: int = 0, num_sections: int = 0):
         super().__init__()
-        self.num_symbols, self.num_classes = num_symbols, num_classes
+        if num_sections and not num_counts:
+            raise ValueError("num_sections needs num_counts")
+        self.num_symbols, self.num_classes, self.num_counts = num_symbols, num_classes, num_counts
         self.symbols = nn.Embedding(num_symbols, dim)
         self.classes = nn.Embedding(num_classes, dim)
         nn.init.normal_(self.classes.weight, std=0.1)
         self.counts = nn.Embedding(num_counts, dim) if num_counts else None
         if self.counts is not None:
             nn.init.normal_(self.counts.weight, std=0.1)
+        self.sections = nn.Embedding(num_sections, dim) if num_sections else None
+        if self.sections is not None:
+            nn.init.normal_(self.sections.weight, std=0.1)
 
     @property
     def tables(self) -> list[nn.Embedding]:
-        """The symbols', the classes' and (with counts) the counts' tables, in :meth:`lookups`' order."""
-        return [self.symbols, self.classes] + ([self.counts] if self.counts is not None else [])
+        """The symbols', the classes' and (with counts) the counts' and (with sections) the sections'
+        tables, in :meth:`lookups`' order."""
+        return [self.symbols, self.classes] + [t for t in (self.counts, self.sections) if t is not None]
 
     def lookups(self, ids: torch.Tensor) -> list[torch.Tensor]:
         """Each table's row ids (:attr:`tables`): the rows, summed, are the embedding of ``ids``."""
         classes = ids // self.num_symbols
         if self.counts is None:
             return [ids % self.num_symbols, classes]
-        return [ids % self.num_symbols, classes % self.num_classes, classes // self.num_classes]
+        counts = classes // self.num_classes
+        if self.sections is None:
+            return [ids % self.num_symbols, classes % self.num_classes, counts]
+        return [ids % self.num_symbols, classes % self.num_classes, counts % self.num_counts, counts // self.num_counts]
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return sum(table(rows) for table, rows in zip(self.tables, self.lookups(ids)))
@@ -206,7 +226,8 @@ class SequenceModel(nn.Module):
         super().__init__()
         self.config = cfg.validate()
         if cfg.step_classes:
-            self.input: nn.Module = PairEmbedding(cfg.vocab_size, cfg.step_classes, cfg.embedding_dim, cfg.step_counts)
+            self.input: nn.Module = PairEmbedding(cfg.vocab_size, cfg.step_classes, cfg.embedding_dim, cfg.step_counts,
+                                                      cfg.step_sections)
         elif cfg.vocab_size is not None:
             self.input = nn.Embedding(cfg.vocab_size, cfg.embedding_dim)
         else:

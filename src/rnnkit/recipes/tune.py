@@ -46,7 +46,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..configs import from_dict, to_dict
-from ..data.bar_position import BAR_COUNTS, NUM_CLASSES, bar_classes
+from ..data.bar_position import BAR_COUNTS, NUM_CLASSES, SECTION_COUNTS, bar_classes
 from ..data.batching import Batch, SequenceBatches
 from ..data.documents import END
 from ..data.tunes import Tune, kind_meters, meter_classes, meter_counts, meter_of, music_of, read_tunes
@@ -103,8 +103,11 @@ class DataConfig:
 # in three 600-s runs 88-100% of the generated tunes' bars add up against 70-94% without it, and test
 # loss is 0.005-0.007 nats/char lower (README, "Tunes from one choice"). And with the bars closed so far
 # (--no-bar-count: without): in three 600-s runs each, test loss 0.8402-0.8503 nats/char against 0.8524-0.8718.
+# And with the bars closed in the running part (--no-section-count: without), so that the net knows where
+# in its part it is: the Ashover tunes that never ended wrote no part's end (README, "Measured with the
+# bars of the running part counted").
 DEFAULT_MODEL = dict(cell="lstm", embedding_dim=64, hidden_size=256, num_layers=2, dropout=0.3, condition_input=True,
-                     step_classes=NUM_CLASSES, step_counts=BAR_COUNTS)
+                     step_classes=NUM_CLASSES, step_counts=BAR_COUNTS, step_sections=SECTION_COUNTS)
 # Kept by the lowest valid nats/char. Keeping the weights whose generated tunes pass best
 # (--select-samples 50) did not do better in two 600-s runs and costs a seventh of the steps
 # (README, "Tunes from one choice").
@@ -156,7 +159,8 @@ def bar_places(cfg: ModelConfig) -> Callable[[str], list[int]] | None:
     """What a net of ``cfg`` reads beside each character (``step_classes``): its place in the bar,
     and with ``step_counts`` the bars closed so far too (:func:`~rnnkit.data.bar_position.bar_classes`);
     None: the characters alone."""
-    return partial(bar_classes, count_bars=cfg.step_counts > 0) if cfg.step_classes else None
+    return partial(bar_classes, count_bars=cfg.step_counts > 0, count_sections=cfg.step_sections > 0) \
+        if cfg.step_classes else None
 
 
 def examples(tunes: Sequence[Tune], vocab: Vocabulary, kinds: Sequence[str],
@@ -278,7 +282,9 @@ def _describe(data: DataConfig, kinds: list[str], meters: list[str] | None, mode
         said = f"conditioned on {len(kinds)} kinds" + (f" and {len(meters) - 1} meters" if meters else "") + (
             f" ({data.condition_dropout:.0%} of the tunes read as of no kind, for guidance)" if data.condition_dropout else "")
     if model_cfg.step_classes:
-        said += ", reading each character's place in the bar" + (" and the bars closed so far" if model_cfg.step_counts else "")
+        said += ", reading each character's place in the bar"
+        said += " and the bars closed so far" if model_cfg.step_counts else ""
+        said += " in the tune and in its part" if model_cfg.step_sections else ""
     return said
 
 

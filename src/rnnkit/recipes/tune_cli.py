@@ -2,7 +2,7 @@
 language models' shared command with ``--condition KIND``.
 
     rnnkit train tune --data ABC_FOLDER --out runs/tunes [--no-condition | --condition-meter] [--no-bar-position]
-                      [--no-bar-count] [--condition-dropout P] [--guidance-samples N]
+                      [--no-bar-count | --no-section-count] [--condition-dropout P] [--guidance-samples N]
     rnnkit evaluate runs/tunes [--split valid|test] [--samples 100] [--temperature T] [--guidance S] [--json]
 
 ``evaluate`` scores the run's held-out tunes (nats/char, each read from its own kind) and draws
@@ -66,6 +66,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-bar-count", action="store_true",
                    help="the net reads each character's place in the bar but not how many bars the tune has "
                         "closed so far (default: both)")
+    p.add_argument("--no-section-count", action="store_true",
+                   help="the net reads the bars the tune has closed but not those its running part has "
+                        "(default: both)")
     p.add_argument("--select-samples", type=opt.non_negative_int, default=None,
                    help="tunes drawn per kind at each evaluation; the run keeps the weights whose worst kind writes "
                         "the most new tunes that pass for it (default 0: keep the lowest valid loss)")
@@ -113,8 +116,9 @@ def train_from_args(args: argparse.Namespace) -> None:
         raise RnnkitError("--select-temperature is the temperature of --select-samples' draws: give --select-samples N")
     model = {**opt.given(args, MODEL_OPTIONS), **({"condition_input": args.condition_at == "every-step"}
                                                   if args.condition_at else {}),
-             **({"step_classes": 0, "step_counts": 0} if args.no_bar_position else {}),
-             **({"step_counts": 0} if args.no_bar_count else {})}
+             **({"step_classes": 0, "step_counts": 0, "step_sections": 0} if args.no_bar_position else {}),
+             **({"step_counts": 0, "step_sections": 0} if args.no_bar_count else {}),
+             **({"step_sections": 0} if args.no_section_count else {})}
     train = opt.train_settings(args, train_options(), new_run=True)
     check = FitCheck(**{k: v for k, v in (("samples", args.select_samples), ("temperature", args.select_temperature))
                         if v is not None})
@@ -130,11 +134,11 @@ def resume_from_args(args: argparse.Namespace) -> None:
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
     if (args.no_condition or args.condition_at or args.balance or args.no_balance or args.condition_meter
             or args.no_bar_position
-            or args.no_bar_count or args.select_samples is not None or args.select_temperature is not None
+            or args.no_bar_count or args.no_section_count or args.select_samples is not None or args.select_temperature is not None
             or args.condition_dropout is not None or args.guidance_samples is not None):
         raise RnnkitError("--resume reads the run's own settings; drop --no-condition, --condition-meter, "
                           "--condition-at, --condition-dropout, --balance, --no-balance, --no-bar-position, --no-bar-count, "
-                          "--select-samples, --select-temperature and --guidance-samples")
+                          "--no-section-count, --select-samples, --select-temperature and --guidance-samples")
     resume_tune(args.resume, opt.given(args, MODEL_OPTIONS),
                 opt.patience(opt.train_settings(args, train_options(), new_run=False)))
 

@@ -40,11 +40,12 @@ class BarFeed:
     """The sampler's ``feed`` for a net that reads each character's place in the bar
     (``ModelConfig.step_classes``): one :class:`~rnnkit.data.bar_position.BarPosition` per stream,
     told every character its stream reads, as the tune recipe's examples pair them in training
-    (with ``count_bars``, the bars closed so far too: ``ModelConfig.step_counts``)."""
+    (with ``count_bars``, the bars closed so far too: ``ModelConfig.step_counts``; with
+    ``count_sections``, those of the running part as well: ``ModelConfig.step_sections``)."""
 
-    def __init__(self, vocab: Vocabulary, streams: int, count_bars: bool = False):
+    def __init__(self, vocab: Vocabulary, streams: int, count_bars: bool = False, count_sections: bool = False):
         self.tokens, self.size = vocab.tokens, len(vocab)
-        self.readers = [BarPosition(count_bars) for _ in range(streams)]
+        self.readers = [BarPosition(count_bars, count_sections) for _ in range(streams)]
 
     def __call__(self, ids: torch.Tensor) -> torch.Tensor:
         classes = [[reader.read(self.tokens[i]) for i in row] for reader, row in zip(self.readers, ids.tolist())]
@@ -139,7 +140,8 @@ class TuneGenerator:
         if meter is not None and self.meter_classes is None:
             raise RnnkitError("this run was trained without the meter as a condition: it takes no --meter")
         cfg = self.model.config
-        feed = BarFeed(self.vocab, num_samples, cfg.step_counts > 0) if cfg.step_classes else None
+        feed = BarFeed(self.vocab, num_samples, cfg.step_counts > 0, cfg.step_sections > 0) \
+            if cfg.step_classes else None
         if condition is None:
             return {"state": None, "feed": feed}
         kind = self.kinds.index(self.kind(condition))

@@ -44,11 +44,15 @@ class TrainingInterrupted(RnnkitError):
 
 
 
+# The input embedding's parameter names after "input.": an nn.Embedding's, and a PairEmbedding's tables.
+EMBEDDING_TABLES = ("weight", "symbols.", "classes.", "counts.", "sections.")
+
+
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     # Weight decay on matrices only: biases, gains and (by convention) embeddings are not shrunk.
     decay, rest = [], []
     for name, p in model.named_parameters():
-        embedding = any(f"input.{table}" in name for table in ("weight", "symbols.", "classes.", "counts."))  # PairEmbedding
+        embedding = any(f"input.{table}" in name for table in EMBEDDING_TABLES)
         (decay if p.dim() >= 2 and not embedding else rest).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))

@@ -4,8 +4,8 @@ that is not ABC (a generator writes such text, and the sampler feeds it back).""
 from hypothesis import example, given, settings, strategies as st
 
 from rnnkit.data.abc import check_tune
-from rnnkit.data.bar_position import (BAR_COUNTS, EMPTY, FULL, HEADER, NO_METER, NUM_CLASSES, OVER, PARTS, BarPosition,
-                                      bar_classes)
+from rnnkit.data.bar_position import (BAR_COUNTS, EMPTY, FULL, HEADER, NO_METER, NUM_CLASSES, OVER, PARTS,
+                                      SECTION_COUNTS, BarPosition, bar_classes)
 from rnnkit.data.documents import END
 
 HEAD = "X:1\nT:Test\nM:{meter}\nL:{unit}\nK:G\n"
@@ -83,17 +83,19 @@ def test_what_the_checker_rejects_stops_the_count_where_it_stops():
     assert bar_classes(head + "A2 #B|")[-3:] == [part(2 / 4)] * 3
 
 
-def slow_classes(text: str, count_bars: bool = False) -> list[int]:
+def slow_classes(text: str, count_bars: bool = False, count_sections: bool = False) -> list[int]:
     """The class after each character the slow way: the tune read again from its start each time,
     every line whole (the checker's reading), the last one as far as it goes; with ``count_bars``
-    the bars the checker has closed by then too."""
+    the bars the checker has closed by then too, with ``count_sections`` those since its last boundary as well."""
     from rnnkit.data.abc import _FIELD, TuneCheck, _Bars, _Line, _set_field
     from rnnkit.data.bar_position import _class_of
     from rnnkit.errors import RnnkitError
 
     def after(prefix: str) -> int:
         place, bars = place_after(prefix)
-        return place + NUM_CLASSES * min(bars.check.bars, BAR_COUNTS - 1) if count_bars else place
+        section = min(bars.check.bars - bars.section_start, SECTION_COUNTS - 1) if count_sections else 0
+        count = min(bars.check.bars, BAR_COUNTS - 1) + BAR_COUNTS * section
+        return place + NUM_CLASSES * count if count_bars else place
 
     def place_after(prefix: str) -> tuple[int, _Bars]:
         *lines, last = prefix.split(END)[-1].split("\n")
@@ -138,6 +140,9 @@ def test_any_text_has_a_class_at_every_character(body):
         counted = bar_classes(head + body, count_bars=True)
         assert all(0 <= c < NUM_CLASSES * BAR_COUNTS for c in counted)
         assert counted == slow_classes(head + body, count_bars=True)
+        sections = bar_classes(head + body, count_bars=True, count_sections=True)
+        assert all(0 <= c < NUM_CLASSES * BAR_COUNTS * SECTION_COUNTS for c in sections)
+        assert sections == slow_classes(head + body, count_bars=True, count_sections=True)
 
 
 def test_reading_on_from_the_last_bar_line_is_reading_the_line_again():
@@ -150,6 +155,7 @@ def test_reading_on_from_the_last_bar_line_is_reading_the_line_again():
     for tune in tunes:
         assert bar_classes(tune) == slow_classes(tune)
         assert bar_classes(tune, count_bars=True) == slow_classes(tune, count_bars=True)
+        assert bar_classes(tune, True, True) == slow_classes(tune, True, True)
 
 
 def test_the_count_is_of_bars_closed_and_stops_at_48_or_more():
@@ -164,3 +170,22 @@ def test_the_count_is_of_bars_closed_and_stops_at_48_or_more():
     assert [c // NUM_CLASSES for c in long[len(head) + 3 * 48 - 2:len(head) + 3 * 48 + 1]] == [47, 48, 48]
     assert long[-3 * 10 - 5] // NUM_CLASSES == BAR_COUNTS - 1 and long[-4:] == [HEADER] * 4
     assert [c % NUM_CLASSES for c in long] == bar_classes(head + "AB|" * 60 + END + "X:2")
+
+
+def section_count(body: str, meter: str = "2/4") -> int:
+    """The bars closed in the running part after ``body``, as the class of its last character says."""
+    return bar_classes(HEAD.format(meter=meter, unit="1/4") + body, True, True)[-1] // NUM_CLASSES // BAR_COUNTS
+
+
+def test_the_section_count_is_of_bars_closed_since_the_last_boundary():
+    """A part starts at the body, after a bar line with ``||``, ``|]``, ``:`` or ``[|``, at an
+    ending and at a ``P:`` field; its count is of the bars closed since, and from 32 on it stays
+    at its last class, while the tune's own count goes on."""
+    assert [section_count(b) for b in ("AB|", "AB|AB|", "AB|AB:|", "AB|AB:|AB|", "AB|AB||AB|AB|")] == [1, 2, 0, 1, 2]
+    assert section_count("|:AB|AB|") == 2 and section_count("A|:AB|AB|") == 2  # a pick-up ends at |:
+    assert section_count("AB|AB|[1AB:|[2AB|") == 1 and section_count("AB|AB|\nP:B\nAB|") == 1
+    assert section_count("AB|AB|]") == 0 and section_count("AB|[|AB|") == 1
+    assert section_count("AB|" * 40) == SECTION_COUNTS - 1 == 32
+    last = bar_classes(HEAD.format(meter="2/4", unit="1/4") + "AB|" * 40, True, True)[-1]
+    assert last % NUM_CLASSES == EMPTY and last // NUM_CLASSES % BAR_COUNTS == 40
+    assert BarPosition(True, True).read("A") == HEADER

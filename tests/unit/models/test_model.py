@@ -116,27 +116,29 @@ def test_stepper_adds_the_condition_to_every_input_as_the_model_does(cell):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
-@pytest.mark.parametrize("counts", [0, 3])
-def test_stepper_reads_each_symbols_step_class_as_the_model_does(cell, counts):
-    """ids = symbol + vocab_size * (class + 4 * count) (the tune recipe's place in the bar and bars
-    closed): the model reads the symbol's vector plus the class's (and the count's); the stepper's
-    folded tables, their rows summed, give the whole-sequence model's logits (fp32, to float
-    rounding), on its fast path."""
+@pytest.mark.parametrize("counts,sections", [(0, 0), (3, 0), (3, 2)])
+def test_stepper_reads_each_symbols_step_class_as_the_model_does(cell, counts, sections):
+    """ids = symbol + vocab_size * (class + 4 * (count + 3 * section)) (the tune recipe's place in
+    the bar, bars closed, bars closed in the part): the model reads the symbol's vector plus the
+    class's (and the count's, and the section's); the stepper's folded tables, their rows summed,
+    give the whole-sequence model's logits (fp32, to float rounding), on its fast path."""
     torch.manual_seed(2)
     model = build_model(ModelConfig(vocab_size=7, num_outputs=7, embedding_dim=5, hidden_size=8, num_layers=2,
-                                    cell=cell, step_classes=4, step_counts=counts)).eval()
+                                    cell=cell, step_classes=4, step_counts=counts, step_sections=sections)).eval()
     with torch.no_grad():
         for table in model.input.tables[1:]:
             table.weight.mul_(10)  # classes and counts that matter
     symbols, classes = torch.randint(0, 7, (3, 12)), torch.randint(0, 4, (3, 12))
-    count = torch.randint(0, max(counts, 1), (3, 12))
-    ids = symbols + 7 * (classes + 4 * count)
+    count, section = torch.randint(0, max(counts, 1), (3, 12)), torch.randint(0, max(sections, 1), (3, 12))
+    ids = symbols + 7 * (classes + 4 * (count + 3 * section))
     with torch.no_grad():
         want, _ = model(ids)
         plain, _ = model(symbols)
         without_count, _ = model(symbols + 7 * classes)
+        without_section, _ = model(symbols + 7 * (classes + 4 * count))
     assert (want - plain).abs().max() > 1e-2  # far beyond the tolerance below: a stepper ignoring it fails
     assert not counts or (want - without_count).abs().max() > 1e-2
+    assert not sections or (want - without_section).abs().max() > 1e-2
     stepper = Stepper(model)
     assert stepper.fast
     got = [stepper.prime(ids[:, :1])] + [stepper.step(ids[:, t]) for t in range(1, 12)]
@@ -146,6 +148,8 @@ def test_stepper_reads_each_symbols_step_class_as_the_model_does(cell, counts):
 def test_step_counts_need_step_classes():
     with pytest.raises(RnnkitError, match="step_counts"):
         ModelConfig(vocab_size=5, num_outputs=5, hidden_size=8, step_counts=3).validate()
+    with pytest.raises(RnnkitError, match="step_sections"):
+        ModelConfig(vocab_size=5, num_outputs=5, hidden_size=8, step_classes=4, step_sections=3).validate()
 
 
 def test_step_classes_need_plain_symbol_input():

@@ -258,18 +258,19 @@ def test_a_run_that_stays_non_finite_stops_with_its_last_checkpoint_intact(tmp_p
     assert all(torch.isfinite(p).all() for p in kept.model.parameters())
 
 
-@pytest.mark.parametrize("step_classes,step_counts", [(0, 0), (3, 0), (3, 4)])
-def test_weight_decay_shrinks_matrices_not_embeddings(step_classes, step_counts):
+@pytest.mark.parametrize("step_classes,step_counts,step_sections", [(0, 0, 0), (3, 0, 0), (3, 4, 0), (3, 4, 2)])
+def test_weight_decay_shrinks_matrices_not_embeddings(step_classes, step_counts, step_sections):
     """AdamW's decay group holds the recurrent and head matrices; the input embedding (one table,
-    or a PairEmbedding's two or three) and every bias are in the group without decay."""
+    or a PairEmbedding's two, three or four) and every bias are in the group without decay."""
     from rnnkit.models.model import ModelConfig, build_model
     from rnnkit.training.trainer import _optimizer
 
     model = build_model(ModelConfig(vocab_size=5, num_outputs=5, embedding_dim=4, hidden_size=6, num_layers=1,
-                                    step_classes=step_classes, step_counts=step_counts))
+                                    step_classes=step_classes, step_counts=step_counts, step_sections=step_sections))
     decay, rest = (group["params"] for group in _optimizer(model, _train_cfg(weight_decay=0.3)).param_groups)
     names = {id(p): n for n, p in model.named_parameters()}
     assert sorted(names[id(p)] for p in decay) == ["encoder.rnn.weight_hh_l0", "encoder.rnn.weight_ih_l0", "head.weight"]
     embeddings = {"input.weight"} if not step_classes else {"input.symbols.weight", "input.classes.weight"}
     embeddings |= {"input.counts.weight"} if step_counts else set()
+    embeddings |= {"input.sections.weight"} if step_sections else set()
     assert embeddings <= {names[id(p)] for p in rest}
