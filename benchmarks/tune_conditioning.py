@@ -8,10 +8,13 @@ Systems, each ``rnnkit train tune`` for the same budget (``--budget`` seconds, o
 steps: the same training for every system when the machine's speed varies), on the same split (seeded, by
 tune: 80% train, 10% valid choosing the kept weights, 10% test): ``defaults`` (what a user gets:
 the kind sets the initial state and joins every step's input, each character is read with its
-place in the bar and the bars closed so far, the tunes of rare kinds are read more often, and a
+place in the bar and the bars closed so far, in the tune and in its running part, the tunes of
+rare kinds are read more often, and a
 tenth of the tunes as of no kind, so that sampling guides each header towards its kind),
 ``reseeded`` and ``reseeded-3`` (the defaults with
-``--seed 2`` and ``--seed 3``: what varies from run to run), ``no-bar-count``, ``no-bar-count-2``
+``--seed 2`` and ``--seed 3``: what varies from run to run), ``no-section-count``
+(``--no-section-count``: the bars of the tune closed, not those of its part; the defaults before
+the part's were counted), ``no-bar-count``, ``no-bar-count-2``
 and ``no-bar-count-3`` (``--no-bar-count`` with seeds 1, 2 and 3: the place in the bar without
 the bars closed, the defaults before 2026-12-06), ``no-bar-position`` (``--no-bar-position``: the characters
 alone, the defaults before 2026-12-05's bar position), ``meter`` (``--condition-meter``:
@@ -63,6 +66,7 @@ from rnnkit.recipes.tune_eval import check_generated, generation_report, score_h
 SYSTEMS = {"defaults": ("defaults", []),
            "reseeded": ("seed-2", ["--seed", "2"]),
            "reseeded-3": ("seed-3", ["--seed", "3"]),
+           "no-section-count": ("no-section-count", ["--no-section-count"]),
            "no-bar-count": ("no-bar-count", ["--no-bar-count"]),
            "no-bar-count-2": ("no-bar-count-2", ["--no-bar-count", "--seed", "2"]),
            "no-bar-count-3": ("no-bar-count-3", ["--no-bar-count", "--seed", "3"]),
