@@ -16,7 +16,7 @@ tunes end (90% of the Nottingham tunes after 14 to 34 bars) instead of writing t
 again. With ``count_sections`` too, it says how many bars the running section has closed
 (:data:`SECTION_COUNTS`: 0 to 31, then 32 or more; a section starts at the tune's body and
 after every bar line that the checker calls a boundary: ``||``, ``|]``, ``:|``, ``|:``, an
-ending), as ``place + NUM_CLASSES * (bars + BAR_COUNTS * section bars)``: a net that knows
+ending, a ``P:`` field), as ``place + NUM_CLASSES * (bars + BAR_COUNTS * section bars)``: a net that knows
 how far into its part it is can close the part where parts close (most Nottingham parts
 after 8 bars).
 
@@ -84,10 +84,10 @@ class BarPosition:
     """Reads one tune a character at a time (:meth:`read`); :data:`~rnnkit.data.documents.END`
     starts the next tune. With ``count_bars`` each class is ``place + NUM_CLASSES * bars closed``
     (:data:`BAR_COUNTS`), with ``count_sections`` too ``place + NUM_CLASSES * (bars closed +
-    BAR_COUNTS * bars closed in the running section)`` (:data:`SECTION_COUNTS`). A body line is read again at each character (a note's length can change
-    with the next character: ``A`` then ``A2``), from its last complete bar line (the state there
-    kept), or from its start with the bars where the line began; at the line's end that state
-    moves on. A bar is short (about ten characters), so a tune costs about a millisecond."""
+    BAR_COUNTS * bars closed in the running section)`` (:data:`SECTION_COUNTS`). A body line is
+    read again at each character (a note's length can change with the next character: ``A`` then
+    ``A2``), from its last complete bar line (the state there kept), or from its start with the
+    bars where the line began; at the line's end that state moves on. A bar is short (about ten characters), so a tune costs about a millisecond."""
 
     def __init__(self, count_bars: bool = False, count_sections: bool = False) -> None:
         if count_sections and not count_bars:

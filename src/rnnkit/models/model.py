@@ -226,8 +226,8 @@ class SequenceModel(nn.Module):
         super().__init__()
         self.config = cfg.validate()
         if cfg.step_classes:
-            self.input: nn.Module = PairEmbedding(cfg.vocab_size, cfg.step_classes, cfg.embedding_dim, cfg.step_counts,
-                                                      cfg.step_sections)
+            self.input: nn.Module = PairEmbedding(cfg.vocab_size, cfg.step_classes, cfg.embedding_dim,
+                                                  cfg.step_counts, cfg.step_sections)
         elif cfg.vocab_size is not None:
             self.input = nn.Embedding(cfg.vocab_size, cfg.embedding_dim)
         else:

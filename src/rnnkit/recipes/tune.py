@@ -157,8 +157,8 @@ def condition_of(tune: Tune, kinds: Sequence[str], meters: Sequence[str] | None)
 
 def bar_places(cfg: ModelConfig) -> Callable[[str], list[int]] | None:
     """What a net of ``cfg`` reads beside each character (``step_classes``): its place in the bar,
-    and with ``step_counts`` the bars closed so far too (:func:`~rnnkit.data.bar_position.bar_classes`);
-    None: the characters alone."""
+    and with ``step_counts`` the bars closed so far too, with ``step_sections`` those of the running
+    part as well (:func:`~rnnkit.data.bar_position.bar_classes`); None: the characters alone."""
     return partial(bar_classes, count_bars=cfg.step_counts > 0, count_sections=cfg.step_sections > 0) \
         if cfg.step_classes else None
 
