@@ -134,7 +134,8 @@ def resume_from_args(args: argparse.Namespace) -> None:
     opt.refuse_data_on_resume(args, DATA_OPTIONS, "data")
     if (args.no_condition or args.condition_at or args.balance or args.no_balance or args.condition_meter
             or args.no_bar_position
-            or args.no_bar_count or args.no_section_count or args.select_samples is not None or args.select_temperature is not None
+            or args.no_bar_count or args.no_section_count
+            or args.select_samples is not None or args.select_temperature is not None
             or args.condition_dropout is not None or args.guidance_samples is not None):
         raise RnnkitError("--resume reads the run's own settings; drop --no-condition, --condition-meter, "
                           "--condition-at, --condition-dropout, --balance, --no-balance, --no-bar-position, --no-bar-count, "
