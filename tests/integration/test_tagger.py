@@ -33,10 +33,12 @@ def data(tmp_path_factory):
     return write_toy_conllu(root / "train.conllu", 60, 0), write_toy_conllu(root / "dev.conllu", 15, 1)
 
 
-def test_overfits_the_toy_language(tmp_path, data):
+@pytest.mark.parametrize("members", [1, 2])
+def test_overfits_the_toy_language(tmp_path, data, members):
     """Every training word right, including the sentence-initial "fish" that only the words after it
-    disambiguate (NOUN before "swim", VERB before "now"): the backward direction must work."""
-    train_tagger(str(tmp_path / "r"), DataConfig(train=data[0], dev=data[1]), SMALL, _cfg())
+    disambiguate (NOUN before "swim", VERB before "now"): the backward direction must work. An
+    ensemble of two learns it too, and loads and tags as one tagger."""
+    train_tagger(str(tmp_path / "r"), DataConfig(train=data[0], dev=data[1]), {**SMALL, "members": members}, _cfg())
     tagger = rnnkit.load(str(tmp_path / "r"))
     assert isinstance(tagger, Tagger)
     sentences = toy_sentences(60, 0)
@@ -51,10 +53,13 @@ def test_overfits_the_toy_language(tmp_path, data):
     assert losses[-1] < 0.05 < losses[0]
 
 
-def test_resume_continues_exactly_and_keeps_the_same_best(tmp_path, data):
+@pytest.mark.parametrize("members", [1, 2])
+def test_resume_continues_exactly_and_keeps_the_same_best(tmp_path, data, members):
     d = DataConfig(train=data[0], dev=data[1])
     cfg = _cfg(max_steps=24, eval_interval=1e-9, patience=100)  # evaluate (and select) after every step
-    model = {**SMALL, "dropout": 0.3, "word_dropout": 0.2, "rare_word_dropout": 1.0}  # the random parts must resume too
+    # The random parts must resume too: dropouts and misspellings, in each member of an ensemble.
+    model = {**SMALL, "dropout": 0.3, "word_dropout": 0.2, "rare_word_dropout": 1.0, "misspell": 0.2,
+             "members": members}
     train_tagger(str(tmp_path / "a"), d, model, cfg)
     with pytest.raises(TrainingInterrupted):
         train_tagger(str(tmp_path / "b"), d, model, cfg, stop_after=11)

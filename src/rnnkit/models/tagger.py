@@ -27,7 +27,8 @@ character features alone (a training signal; predictions read the first U + X co
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -61,15 +62,23 @@ class TaggerConfig:
     # The weight of an auxiliary UPOS head on each word's character features alone: it trains the
     # character encoder to carry the part of speech, which is all an unseen word has (0: no head).
     char_loss: float = 0.0
+    # A training word is misspelt with this probability: one character replaced by a random one,
+    # dropped or doubled (web text's unseen words are often typos of seen ones; 0: off).
+    misspell: float = 0.0
+    # Taggers trained side by side on the same batches, each with its own initial weights, dropout
+    # and loss, that tag by their average probabilities (TaggerEnsemble; 1: one tagger).
+    members: int = 1
 
     def validate(self) -> "TaggerConfig":
         """Return self, or raise RnnkitError naming the first nonsense value."""
-        for name in ("num_words", "num_chars", "num_upos", "word_dim", "char_dim", "char_hidden_size",
+        for name in ("members", "num_words", "num_chars", "num_upos", "word_dim", "char_dim", "char_hidden_size",
                      "hidden_size", "num_layers"):
             if getattr(self, name) <= 0:
                 raise RnnkitError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.char_loss < 0:
             raise RnnkitError(f"char-loss must be >= 0, got {self.char_loss}")
+        if not 0.0 <= self.misspell < 1.0:
+            raise RnnkitError(f"misspell must be in [0, 1), got {self.misspell}")
         if self.rare_word_dropout < 0:
             raise RnnkitError(f"rare-word-dropout must be >= 0, got {self.rare_word_dropout}")
         if self.num_xpos < 0:
@@ -148,6 +157,8 @@ class TaggerModel(nn.Module):
         if lengths is None:
             lengths = torch.full((B,), T, dtype=torch.long)
         real = torch.arange(T, device=words.device)[None, :] < lengths.to(words.device)[:, None]  # [B, T]
+        if self.training and self.config.misspell > 0:
+            chars = misspell(chars.reshape(B * T, -1), self.config.misspell, self.config.num_chars).view(chars.shape)
         return self.tag_logits(words, self._char_features(chars, real), lengths), ()
 
     def tag_logits(self, words: torch.Tensor, char_features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -176,6 +187,71 @@ class TaggerModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def build_tagger(cfg: TaggerConfig) -> TaggerModel:
-    """The tagger for ``cfg`` (validated first: bad values raise RnnkitError)."""
-    return TaggerModel(cfg)
+def misspell(chars: torch.Tensor, p: float, num_chars: int) -> torch.Tensor:
+    """chars [N, L] (0-padded words) with each word, with probability ``p``, given one typo at a
+    random place: that character replaced by a random one (ids 2..num_chars-1), dropped (words of
+    two or more characters), or doubled (a word already L long loses its last character).
+
+    >>> _ = torch.manual_seed(0)
+    >>> misspell(torch.tensor([[5, 6, 7, 0]]).repeat(6, 1), 1.0, 9).tolist()  # drops, a replace, doubles
+    [[5, 7, 0, 0], [5, 6, 0, 0], [6, 7, 0, 0], [6, 6, 7, 0], [5, 5, 6, 7], [5, 6, 6, 7]]
+    """
+    N, L = chars.shape
+    lengths = (chars != PAD_ID).sum(dim=1)
+    pos = (torch.rand(N, device=chars.device) * lengths).long()[:, None]  # [N, 1], in [0, length)
+    op = torch.randint(0, 3, (N, 1), device=chars.device)  # 0 replace, 1 drop, 2 double
+    op = torch.where((op == 1) & (lengths[:, None] < 2), 2, op)
+    j = torch.arange(L, device=chars.device)[None, :]
+    source = torch.where(op == 1, j + (j >= pos).long(), torch.where(op == 2, j - (j > pos).long(), j))
+    out = torch.cat([chars, chars.new_zeros(N, 1)], dim=1).gather(1, source)  # index L reads padding
+    random = torch.randint(2, max(num_chars, 3), (N, 1), device=chars.device)
+    out = torch.where((op == 0) & (j == pos), random, out)
+    hit = (torch.rand(N, device=chars.device) < p) & (lengths > 0)
+    return torch.where(hit[:, None], out, chars)
+
+
+class TaggerEnsemble(nn.Module):
+    """``cfg.members`` taggers side by side. Training: the logits of every member, concatenated
+    [B, T, K * W] (W = one member's width), each member's own loss summed by the divergence
+    (:func:`rnnkit.recipes.tagger.tag_divergence` splits them). Evaluation: per head, the log of
+    the members' mean probabilities, [B, T, W], read like one tagger's logits."""
+
+    def __init__(self, cfg: TaggerConfig):
+        super().__init__()
+        self.config = cfg.validate()
+        self.members = nn.ModuleList(TaggerModel(replace(cfg, members=1)) for _ in range(cfg.members))
+        m = self.members[0]
+        self.heads = [cfg.num_upos] + [cfg.num_xpos] * (m.xpos is not None) + [cfg.num_upos] * (m.char_upos is not None)
+
+    def set_word_counts(self, counts: torch.Tensor) -> None:
+        for m in self.members:
+            m.set_word_counts(counts)
+
+    def chars(self, spellings: torch.Tensor) -> torch.Tensor:
+        """Every member's character features of ``spellings`` [N, L], side by side: [N, K * C]."""
+        return torch.cat([m.chars(spellings) for m in self.members], dim=-1)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None,
+                state: State | None = None) -> tuple[torch.Tensor, State]:
+        return self._combine([m(inputs, lengths)[0] for m in self.members]), ()
+
+    def tag_logits(self, words: torch.Tensor, char_features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """As :meth:`TaggerModel.tag_logits`, ``char_features`` those of :meth:`chars`."""
+        feats = char_features.chunk(len(self.members), dim=-1)
+        return self._combine([m.tag_logits(words, f, lengths) for m, f in zip(self.members, feats)])
+
+    def _combine(self, logits: list[torch.Tensor]) -> torch.Tensor:
+        if self.training:
+            return torch.cat(logits, dim=-1)
+        heads = [torch.stack(parts).float().log_softmax(-1).logsumexp(0) - math.log(len(logits))
+                 for parts in zip(*(x.split(self.heads, dim=-1) for x in logits))]
+        return torch.cat(heads, dim=-1)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def build_tagger(cfg: TaggerConfig) -> TaggerModel | TaggerEnsemble:
+    """The tagger for ``cfg`` (validated first: bad values raise RnnkitError): a TaggerModel, or a
+    TaggerEnsemble of ``cfg.members`` of them."""
+    return TaggerModel(cfg) if cfg.validate().members == 1 else TaggerEnsemble(cfg)

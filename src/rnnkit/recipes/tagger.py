@@ -23,7 +23,7 @@ from ..data.tagging import MISSING, TagVocab
 from ..errors import RnnkitError
 from ..losses.base import LossResult
 from ..losses.timesync import time_synchronous_xent
-from ..models.tagger import TaggerConfig, TaggerModel, build_tagger
+from ..models.tagger import TaggerConfig, TaggerEnsemble, TaggerModel, build_tagger
 from ..training.checkpoint import atomic_write_json, read_json
 from ..training.tasks import SequenceTask
 from ..training.trainer import TrainConfig, Trainer
@@ -61,19 +61,23 @@ def tag_divergence(logits: torch.Tensor, batch: Batch, num_upos: int, num_xpos: 
     """Summed UPOS (and XPOS) cross-entropy; tags ``_`` or never seen in training are skipped; with
     ``char_loss``, plus that weight times the auxiliary character head's UPOS cross-entropy.
 
-    logits [B, T, U + X (+ U)]; batch.targets [B, T, 2]. ``count`` is the scored UPOS tokens (the
-    XPOS ones in a batch with no UPOS tags), so the mean is per word, the heads summed.
+    logits [B, T, U + X (+ U)], or K taggers' side by side (an ensemble in training: the mean of
+    their losses; each member's gradient is its own over K, a scale Adam's steps ignore); batch.targets [B, T, 2]. ``count`` is the
+    scored UPOS tokens (the XPOS ones in a batch with no UPOS tags), so the mean is per word, the
+    heads summed.
     """
     U, X = num_upos, num_xpos
     targets = batch.targets.masked_fill(batch.targets < 0, MISSING)
-    r = time_synchronous_xent(logits[..., :U], targets[..., 0])
-    total, count = r.total, r.count
-    if X:
-        x = time_synchronous_xent(logits[..., U:U + X], targets[..., 1])
-        total, count = total + x.total, count or x.count
-    if char_loss > 0:
-        total = total + char_loss * time_synchronous_xent(logits[..., U + X:U + X + U], targets[..., 0]).total
-    return LossResult(total, count)
+    total, count, members = 0.0, 0, logits.split(U + X + (U if char_loss > 0 else 0), dim=-1)
+    for member in members:
+        r = time_synchronous_xent(member[..., :U], targets[..., 0])
+        total, count = total + r.total, r.count
+        if X:
+            x = time_synchronous_xent(member[..., U:U + X], targets[..., 1])
+            total, count = total + x.total, count or x.count
+        if char_loss > 0:
+            total = total + char_loss * time_synchronous_xent(member[..., U + X:U + X + U], targets[..., 0]).total
+    return LossResult(total / len(members), count)
 
 
 def tag_accuracy(logits: torch.Tensor, batch: Batch, column: int, start: int, end: int) -> tuple[float, float]:
@@ -136,7 +140,7 @@ def train_tagger(out: str, data: DataConfig, model_overrides: dict[str, Any] | N
                              num_xpos=len(vocab.xpos) if vocab.xpos else 0,
                              **(model_overrides or {})).validate()
     model = build_tagger(model_cfg)
-    model.set_word_counts(word_counts(train_examples, len(vocab.words)))
+    prepare_model(model, vocab, train_examples)
     os.makedirs(out, exist_ok=True)
     atomic_write_json(os.path.join(out, "vocab.json"), vocab.to_json())
     atomic_write_json(os.path.join(out, "config.json"), {
@@ -145,6 +149,11 @@ def train_tagger(out: str, data: DataConfig, model_overrides: dict[str, Any] | N
     log.info("tagger: %.2fM parameters, %s %s", model.num_parameters() / 1e6, runtime.device, runtime.precision)
     task = make_task(vocab, train_examples, dev_examples, train, model_cfg.char_loss)
     return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
+
+
+def prepare_model(model: TaggerModel | TaggerEnsemble, vocab: TagVocab, train_examples: list) -> None:
+    """What training (not inference) needs from the data: how often each word occurs."""
+    model.set_word_counts(word_counts(train_examples, len(vocab.words)))
 
 
 def word_counts(examples: list, num_words: int) -> torch.Tensor:
@@ -161,7 +170,7 @@ def resume_tagger(out: str, model_overrides: dict[str, Any] | None = None,
     _, train_examples, dev_examples, info = _prepare(data, vocab)
     task = make_task(vocab, train_examples, dev_examples, train, model_cfg.char_loss)
     model = build_tagger(model_cfg)
-    model.set_word_counts(word_counts(train_examples, len(vocab.words)))
+    prepare_model(model, vocab, train_examples)
     return resume_run(out, config, train, model, task, changed_digest(info, config, data.train), stop_after)
 
 
@@ -194,7 +203,7 @@ class SpellingCache:
     def __init__(self, limit: int = 50_000):
         self.limit, self.index, self.features = limit, {}, None
 
-    def lookup(self, model: TaggerModel, vocab: TagVocab, forms: Sequence[str]) -> torch.Tensor:
+    def lookup(self, model: TaggerModel | TaggerEnsemble, vocab: TagVocab, forms: Sequence[str]) -> torch.Tensor:
         """The features [N, C] of each form, computing those of spellings not seen yet."""
         spellings = [vocab.spelling(f) for f in forms]
         new = list(dict.fromkeys(s for s in spellings if s not in self.index))
@@ -213,7 +222,7 @@ class SpellingCache:
 class Tagger:
     """A trained tagger with its vocabularies (what ``rnnkit.load`` returns for a tagger run)."""
 
-    model: TaggerModel
+    model: TaggerModel | TaggerEnsemble
     vocab: TagVocab
     config: dict[str, Any]
     step: int

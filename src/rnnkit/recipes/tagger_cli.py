@@ -50,6 +50,12 @@ MODEL_OPTIONS: list[opt.Option] = [
     ("--char-loss", "char_loss", opt.non_negative,
      "weight of an auxiliary UPOS head on the character features alone, which trains the character "
      f"encoder for unseen words (default {_default('char_loss')}: none)"),
+    ("--members", "members", opt.positive_int,
+     "taggers trained side by side, tagging by their average probabilities (an ensemble; "
+     f"default {_default('members')})"),
+    ("--misspell", "misspell", opt.fraction,
+     "probability a training word gets one typo: a character replaced, dropped or doubled "
+     f"(default {_default('misspell')})"),
 ]
 
 

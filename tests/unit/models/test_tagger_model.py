@@ -2,7 +2,7 @@
 import torch
 
 from rnnkit.data.batching import pad_sequences
-from rnnkit.models.tagger import TaggerConfig, build_tagger
+from rnnkit.models.tagger import TaggerConfig, build_tagger, misspell
 
 CFG = TaggerConfig(num_words=20, num_chars=12, num_upos=5, num_xpos=3, word_dim=8, char_dim=4, char_hidden_size=6,
                    hidden_size=10, num_layers=2, dropout=0.2, word_dropout=0.1)
@@ -158,3 +158,91 @@ def test_the_divergence_adds_the_auxiliary_head_with_its_weight():
     torch.testing.assert_close(plain.total, ce(logits[..., :U], targets[..., 0]) + ce(logits[..., U:U + X], targets[..., 1]))
     torch.testing.assert_close(both.total, plain.total + 0.5 * ce(logits[..., U + X:], targets[..., 0]))
     assert both.count == plain.count == 10
+
+
+def test_misspell_gives_one_typo_to_the_share_of_words_asked():
+    """Each misspelt word is one edit from the original (a character replaced, dropped or doubled,
+    at a place within the word) and nothing else changes; a word of one character is never
+    dropped to nothing; padding rows stay padding. With p = 0.3 over 20,000 words the share of
+    words hit is within 4 standard deviations (0.013) of 0.3 (a replacement by the same
+    character, 1 in 8 replacements here, looks untouched: 0.3 * (1 - 1/3 * 1/8) = 0.2875)."""
+    torch.manual_seed(0)
+    word = torch.tensor([4, 5, 6, 0, 0])
+    chars = torch.cat([word.repeat(20_000, 1), torch.zeros(100, 5, dtype=torch.long),
+                       torch.tensor([[7, 0, 0, 0, 0]]).repeat(100, 1)])
+    out = misspell(chars, 0.3, 10)
+    assert torch.equal(out[20_000:20_100], chars[20_000:20_100])  # padding
+    assert (out[20_100:, 0] != 0).all()  # one letter: replaced or doubled, never dropped
+    rows = {tuple(r) for r in out[:20_000].tolist()}
+    spelt = [4, 5, 6]
+    edits = {tuple(spelt)} | {tuple(spelt[:i] + spelt[i + 1:] + [0, 0, 0]) for i in range(3)} \
+        | {tuple(spelt[:i + 1] + spelt[i:] + [0]) for i in range(3)} \
+        | {tuple(spelt[:i] + [c] + spelt[i + 1:] + [0, 0]) for i in range(3) for c in range(2, 10)}
+    assert rows <= edits and len(rows) > 20
+    changed = float((out[:20_000] != chars[:20_000]).any(1).float().mean())
+    assert abs(changed - 0.3 * (1 - 1 / 24)) < 0.013
+
+
+def _ensemble(members: int = 3, **kw):
+    torch.manual_seed(0)
+    return build_tagger(TaggerConfig(**{**CFG.__dict__, "dropout": 0.0, "word_dropout": 0.0, "members": members, **kw}))
+
+
+def test_an_ensemble_trains_each_member_and_tags_by_their_mean_probabilities():
+    """Training: every member's logits side by side. Evaluation: per head, the log of the members'
+    mean softmax (UPOS and XPOS separately, so each head's probabilities sum to 1)."""
+    model = _ensemble(3)
+    inputs, lengths = pad_sequences([_sentence(4, 1), _sentence(7, 2)])
+    U, X = CFG.num_upos, CFG.num_xpos
+    parts = [m(inputs, lengths)[0] for m in model.members]
+    assert not torch.equal(parts[0], parts[1])  # each member starts from its own weights
+    torch.testing.assert_close(model.train()(inputs, lengths)[0], torch.cat(parts, dim=-1), rtol=0, atol=0)
+    out = model.eval()(inputs, lengths)[0]
+    assert out.shape == (2, 7, U + X)
+    for a, b in ((0, U), (U, U + X)):
+        mean = torch.stack([p[..., a:b].softmax(-1) for p in parts]).mean(0)
+        torch.testing.assert_close(out[..., a:b].exp(), mean, rtol=1e-5, atol=1e-6)
+
+
+def test_an_ensembles_cached_character_features_give_its_forward_pass():
+    """The predictor's path (each member's character features side by side, then tag_logits) is
+    the ensemble's forward pass."""
+    model = _ensemble(2, char_loss=0.5).eval()
+    inputs, lengths = pad_sequences([_sentence(5, 3), _sentence(3, 4)])
+    real = torch.arange(5)[None, :] < lengths[:, None]
+    feats = torch.zeros(2, 5, 2 * 2 * CFG.char_hidden_size)
+    feats[real] = model.chars(inputs[..., 1:][real])
+    torch.testing.assert_close(model.tag_logits(inputs[..., 0], feats, lengths), model(inputs, lengths)[0],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_the_divergence_of_an_ensemble_is_its_members_mean():
+    from rnnkit.data.batching import Batch
+    from rnnkit.recipes.tagger import tag_divergence
+
+    torch.manual_seed(0)
+    U, X = 4, 3
+    logits = torch.randn(2, 5, 3 * (U + X + U))
+    targets = torch.stack([torch.randint(0, U, (2, 5)), torch.randint(0, X, (2, 5))], dim=-1)
+    batch = Batch(torch.zeros(2, 5), targets)
+    each = [tag_divergence(part, batch, U, X, char_loss=0.5) for part in logits.split(U + X + U, dim=-1)]
+    mean = tag_divergence(logits, batch, U, X, char_loss=0.5)
+    torch.testing.assert_close(mean.total, sum(r.total for r in each) / 3)
+    assert mean.count == 10
+
+
+def test_training_misspells_words_and_evaluation_reads_them_as_given():
+    torch.manual_seed(0)
+    model = build_tagger(TaggerConfig(**{**CFG.__dict__, "misspell": 0.5})).train()
+    seen = []
+    model._char_features = lambda chars, real: seen.append(chars.clone()) or torch.zeros(
+        *chars.shape[:2], 2 * CFG.char_hidden_size)
+    s = _sentence(400, 10)[None]
+    model(s)
+    changed = float((seen[0] != s[..., 1:]).any(-1).float().mean())
+    # 0.5 * (1 - 1/3 * 1/10): a replacement by the same character (1 in 10 here) changes nothing;
+    # within 4 standard deviations of 400 draws (0.1)
+    assert abs(changed - 0.5 * (1 - 1 / 30)) < 0.1
+    model.eval()
+    model(s)
+    assert torch.equal(seen[1], s[..., 1:])
