@@ -62,9 +62,9 @@ def tag_divergence(logits: torch.Tensor, batch: Batch, num_upos: int, num_xpos: 
     ``char_loss``, plus that weight times the auxiliary character head's UPOS cross-entropy.
 
     logits [B, T, U + X (+ U)], or K taggers' side by side (an ensemble in training: the mean of
-    their losses; each member's gradient is its own over K, a scale Adam's steps ignore); batch.targets [B, T, 2]. ``count`` is the
-    scored UPOS tokens (the XPOS ones in a batch with no UPOS tags), so the mean is per word, the
-    heads summed.
+    their losses; each member's gradient is its own over K, a scale Adam's steps ignore);
+    batch.targets [B, T, 2]. ``count`` is the scored UPOS tokens (the XPOS ones in a batch with
+    no UPOS tags), so the mean is per word, the heads summed.
     """
     U, X = num_upos, num_xpos
     targets = batch.targets.masked_fill(batch.targets < 0, MISSING)
