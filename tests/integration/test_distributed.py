@@ -27,8 +27,8 @@ TOLERANCE = 1e-5
 CHARLM = ["--hidden-size", "32", "--embedding-dim", "16", "--batch-size", "5", "--bptt", "16", "--precision", "fp32",
           "--no-progress", "--dropout", "0", "--log-interval", "1", "--seed", "3", "--eval-interval", "0"]
 TAGGER = ["--word-dim", "16", "--char-dim", "8", "--char-hidden-size", "8", "--hidden-size", "24", "--dropout", "0",
-          "--word-dropout", "0", "--rare-word-dropout", "0", "--batch-size", "6", "--lr", "0.01", "--precision", "fp32",
-          "--no-progress", "--log-interval", "1", "--eval-interval", "0"]
+          "--word-dropout", "0", "--rare-word-dropout", "0", "--misspell", "0", "--batch-size", "6", "--lr", "0.01",
+          "--precision", "fp32", "--no-progress", "--log-interval", "1", "--eval-interval", "0"]
 
 
 def rnnkit(*args, procs=1, entry=("-m", "rnnkit")):

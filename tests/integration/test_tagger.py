@@ -272,3 +272,18 @@ def test_inspect_tags_view_gives_the_taggers_tags_and_probabilities(run):
     assert [t["value"] for t in coloured["tokens"]] == pytest.approx([p for t in want for p in t.upos_prob])
     with pytest.raises(RnnkitError, match="give some text"):
         inspected.views["tags"].answer(inspected, {"text": "  "})
+
+
+def test_new_runs_misspell_by_default_and_older_runs_resume_without(tmp_path, data):
+    """A new run records --misspell 0.1 (the recipe's default); a run whose config.json predates
+    the setting reads as 0 (TaggerConfig's default), so it resumes as it was trained."""
+    from rnnkit.configs import from_dict
+    from rnnkit.models.tagger import TaggerConfig
+
+    train_tagger(str(tmp_path / "r"), DataConfig(train=data[0]), SMALL, _cfg(max_steps=2))
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["model"]["misspell"] == 0.1
+    del config["model"]["misspell"]
+    assert from_dict(TaggerConfig, config["model"]).misspell == 0.0
+    train_tagger(str(tmp_path / "s"), DataConfig(train=data[0]), {**SMALL, "misspell": 0.0}, _cfg(max_steps=2))
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["model"]["misspell"] == 0.0

@@ -63,7 +63,8 @@ class TaggerConfig:
     # character encoder to carry the part of speech, which is all an unseen word has (0: no head).
     char_loss: float = 0.0
     # A training word is misspelt with this probability: one character replaced by a random one,
-    # dropped or doubled (web text's unseen words are often typos of seen ones; 0: off).
+    # dropped or doubled (web text's unseen words are often typos of seen ones; 0: off, as in runs
+    # from before it; a new run's default is the recipe's, 0.1).
     misspell: float = 0.0
     # Taggers trained side by side on the same batches, each with its own initial weights, dropout
     # and loss, that tag by their average probabilities (TaggerEnsemble; 1: one tagger).

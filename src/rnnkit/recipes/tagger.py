@@ -31,6 +31,7 @@ from . import options as opt
 from .runs import changed_digest, load_run_model, new_run, resume_run
 # The command-line half of this recipe (options, evaluate, tag) lives in tagger_cli.
 from .tagger_cli import COMMANDS, DATA_OPTIONS, MODEL_OPTIONS, add_evaluate_arguments, add_train_arguments  # noqa: F401
+from .tagger_cli import NEW_RUN_MODEL
 from .tagger_cli import evaluate_from_args, model_options, train_options  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def train_tagger(out: str, data: DataConfig, model_overrides: dict[str, Any] | N
     vocab, train_examples, dev_examples, info = _prepare(data, None)
     model_cfg = TaggerConfig(num_words=len(vocab.words), num_chars=len(vocab.chars), num_upos=len(vocab.upos),
                              num_xpos=len(vocab.xpos) if vocab.xpos else 0,
-                             **(model_overrides or {})).validate()
+                             **{**NEW_RUN_MODEL, **(model_overrides or {})}).validate()
     model = build_tagger(model_cfg)
     prepare_model(model, vocab, train_examples)
     os.makedirs(out, exist_ok=True)
