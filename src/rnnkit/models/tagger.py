@@ -11,6 +11,11 @@ backward net's of the words after it (the right tag often depends on what follow
 reaches neither direction: the backward net reads each sentence (and word) reversed within its
 own length, so it starts at the real end (:meth:`RecurrentEncoder.outputs`).
 
+In training, some words are read as the unknown word (``word_dropout``, ``rare_word_dropout``)
+and some are misspelt (``misspell``: one character replaced, dropped or doubled), so the
+character encoder learns the unseen words and typos of web text. A :class:`TaggerEnsemble` is
+``members`` such taggers trained side by side, tagging by their mean probabilities.
+
 Inputs are one tensor, [B, T, 1 + L]: column 0 the word id, the rest the character ids (see
 :mod:`rnnkit.data.tagging`; id 0 is padding, 1 unknown). The output is the logits of both heads
 side by side, [B, T, U + X]: the first ``num_upos`` columns are UPOS, the next ``num_xpos`` XPOS
