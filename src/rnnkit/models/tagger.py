@@ -218,8 +218,8 @@ def misspell(chars: torch.Tensor, p: float, num_chars: int) -> torch.Tensor:
 
 class TaggerEnsemble(nn.Module):
     """``cfg.members`` taggers side by side. Training: the logits of every member, concatenated
-    [B, T, K * W] (W = one member's width), each member's own loss summed by the divergence
-    (:func:`rnnkit.recipes.tagger.tag_divergence` splits them). Evaluation: per head, the log of
+    [B, T, K * W] (W = one member's width); the divergence splits them and takes the mean of the
+    members' own losses (:func:`rnnkit.recipes.tagger.tag_divergence`). Evaluation: per head, the log of
     the members' mean probabilities, [B, T, W], read like one tagger's logits."""
 
     def __init__(self, cfg: TaggerConfig):

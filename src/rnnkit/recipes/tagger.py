@@ -141,7 +141,7 @@ def train_tagger(out: str, data: DataConfig, model_overrides: dict[str, Any] | N
                              num_xpos=len(vocab.xpos) if vocab.xpos else 0,
                              **{**NEW_RUN_MODEL, **(model_overrides or {})}).validate()
     model = build_tagger(model_cfg)
-    prepare_model(model, vocab, train_examples)
+    model.set_word_counts(word_counts(train_examples, len(vocab.words)))
     os.makedirs(out, exist_ok=True)
     atomic_write_json(os.path.join(out, "vocab.json"), vocab.to_json())
     atomic_write_json(os.path.join(out, "config.json"), {
@@ -150,11 +150,6 @@ def train_tagger(out: str, data: DataConfig, model_overrides: dict[str, Any] | N
     log.info("tagger: %.2fM parameters, %s %s", model.num_parameters() / 1e6, runtime.device, runtime.precision)
     task = make_task(vocab, train_examples, dev_examples, train, model_cfg.char_loss)
     return Trainer(model, task, train, runtime, out).run(stop_after=stop_after)
-
-
-def prepare_model(model: TaggerModel | TaggerEnsemble, vocab: TagVocab, train_examples: list) -> None:
-    """What training (not inference) needs from the data: how often each word occurs."""
-    model.set_word_counts(word_counts(train_examples, len(vocab.words)))
 
 
 def word_counts(examples: list, num_words: int) -> torch.Tensor:
@@ -171,7 +166,7 @@ def resume_tagger(out: str, model_overrides: dict[str, Any] | None = None,
     _, train_examples, dev_examples, info = _prepare(data, vocab)
     task = make_task(vocab, train_examples, dev_examples, train, model_cfg.char_loss)
     model = build_tagger(model_cfg)
-    prepare_model(model, vocab, train_examples)
+    model.set_word_counts(word_counts(train_examples, len(vocab.words)))
     return resume_run(out, config, train, model, task, changed_digest(info, config, data.train), stop_after)
 
 
