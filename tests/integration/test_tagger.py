@@ -287,3 +287,46 @@ def test_new_runs_misspell_by_default_and_older_runs_resume_without(tmp_path, da
     assert from_dict(TaggerConfig, config["model"]).misspell == 0.0
     train_tagger(str(tmp_path / "s"), DataConfig(train=data[0]), {**SMALL, "misspell": 0.0}, _cfg(max_steps=2))
     assert json.loads((tmp_path / "s" / "config.json").read_text())["model"]["misspell"] == 0.0
+
+
+def test_the_agreement_benchmark_scores_runs_as_the_tagger_does(run, tmp_path, capsys):
+    """benchmarks/tagger_agreement.py: its probabilities give the tagger's own tags, and on one run
+    given twice every error on an unseen word is shared, with the same tag, and the mean of the
+    two is that run's accuracy (score_taggings')."""
+    import importlib.util
+    import pathlib
+
+    from rnnkit.data.conllu import sentences_from_tokens, with_tags, write_conllu
+    from rnnkit.recipes.tagger_eval import score_taggings
+
+    path = pathlib.Path(__file__).parents[2] / "benchmarks" / "tagger_agreement.py"
+    spec = importlib.util.spec_from_file_location("tagger_agreement", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    tokens = [["the", "zebra", "sat", "on", "a", "mat", "."], ["Fish", "now", "."],
+              ["a", "Dog", "ran", "under", "the", "zog", "."], ["fish", "swum", "."],
+              ["the", "cat", "slep", "on", "a", "Log", "."]]
+    tags = [["DET", "NOUN", "VERB", "ADP", "DET", "NOUN", "PUNCT"], ["VERB", "ADV", "PUNCT"],
+            ["DET", "NOUN", "VERB", "ADP", "DET", "ADV", "PUNCT"], ["NOUN", "VERB", "PUNCT"],  # "zog" ADV: an error
+            ["DET", "NOUN", "VERB", "ADP", "DET", "NOUN", "PUNCT"]]
+    data = str(tmp_path / "unseen.conllu")
+    write_conllu([with_tags(s, t) for s, t in zip(sentences_from_tokens(tokens), tags)], data)
+    tagger = rnnkit.load(str(run))
+    probs = bench.upos_probabilities(tagger, tokens, batch_size=2)
+    predicted = tagger.predict(tokens)
+    assert [[tagger.vocab.upos.tokens[k] for k in p.argmax(-1).tolist()] for p in probs] == [t.upos for t in predicted]
+    score = score_taggings(read_conllu(data), predicted, tagger.vocab.train_forms)
+    errors = round(score["unseen_tokens"] * (1 - score["unseen_upos_accuracy"]))
+    assert 0 < errors < score["unseen_tokens"]  # some unseen words right and some wrong, or nothing is tested
+    bench.main([str(run), str(run), "--data", data])
+    out = capsys.readouterr().out
+    assert f"{score['unseen_tokens']} words unseen in training" in out
+    assert f"| mean probabilities of all 2 | {100 * score['unseen_upos_accuracy']:.2f}% | {errors} |" in out
+    assert f"wrong in every run: {errors} words; with the same wrong tag in every run: {errors}" in out
+    seen = str(tmp_path / "seen.conllu")
+    [fish] = sentences_from_tokens([["fish", "swim", "."]])
+    write_conllu([with_tags(fish, ["NOUN", "VERB", "PUNCT"])], seen)
+    with pytest.raises(SystemExit, match="no tagged words unseen"):
+        bench.main([str(run), str(run), "--data", seen])
+    with pytest.raises(SystemExit, match="two or more"):
+        bench.main([str(run), "--data", data])
