@@ -32,15 +32,7 @@ def upos_probabilities(tagger, sentences: list[list[str]], batch_size: int = 256
     U, out = len(tagger.vocab.upos), []
     for start in range(0, len(sentences), batch_size):
         chunk = sentences[start:start + batch_size]
-        lengths = torch.tensor([len(s) for s in chunk])
-        real = torch.arange(int(lengths.max()))[None, :] < lengths[:, None]
-        forms = [t for s in chunk for t in s]
-        feats = tagger.spellings.lookup(tagger.model, tagger.vocab, forms)
-        words = torch.zeros(real.shape, dtype=torch.long).masked_scatter_(real, tagger.vocab.encode_words(forms))
-        char_feats = feats.new_zeros(*real.shape, feats.shape[-1])
-        char_feats[real] = feats
-        with torch.no_grad():
-            probs = tagger.model.tag_logits(words, char_feats, lengths)[..., :U].float().softmax(-1)
+        probs = tagger.batch_logits(chunk)[..., :U].float().softmax(-1)
         out += [probs[row, :len(s)] for row, s in enumerate(chunk)]
     return out
 

@@ -244,7 +244,9 @@ class Tagger:
                 result[i] = tagging
         return result  # type: ignore[return-value]
 
-    def _tag_batch(self, sentences: list[Sequence[str]]) -> list[Tagging]:
+    def batch_logits(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
+        """The model's logits [B, T, U + X] for one batch of token lists (row b's first len(b) steps
+        are its words; UPOS in the first U columns, XPOS in the next X): what ``predict`` reads."""
         device = next(self.model.parameters()).device
         lengths = torch.tensor([len(s) for s in sentences])
         real = torch.arange(int(lengths.max()))[None, :] < lengths[:, None]  # [B, T], row-major = the tokens in order
@@ -254,7 +256,10 @@ class Tagger:
         char_feats = feats.new_zeros(*real.shape, feats.shape[-1])
         char_feats[real.to(device)] = feats
         with torch.no_grad():
-            logits = self.model.tag_logits(words.to(device), char_feats, lengths)
+            return self.model.tag_logits(words.to(device), char_feats, lengths)
+
+    def _tag_batch(self, sentences: list[Sequence[str]]) -> list[Tagging]:
+        logits = self.batch_logits(sentences)
         U = len(self.vocab.upos)
         up, ui = logits[..., :U].float().softmax(-1).max(-1)  # [B, T]
         if self.vocab.xpos is not None:
