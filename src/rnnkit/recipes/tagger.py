@@ -246,7 +246,8 @@ class Tagger:
 
     def batch_logits(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
         """The model's logits [B, T, U + X] for one batch of token lists (row b's first len(b) steps
-        are its words; UPOS in the first U columns, XPOS in the next X): what ``predict`` reads."""
+        are its words; UPOS in the first U columns, XPOS in the next X, any auxiliary head after):
+        what ``predict`` reads. The model should be in eval mode, as ``predict`` sets it."""
         device = next(self.model.parameters()).device
         lengths = torch.tensor([len(s) for s in sentences])
         real = torch.arange(int(lengths.max()))[None, :] < lengths[:, None]  # [B, T], row-major = the tokens in order
