@@ -6,8 +6,9 @@ runs' averaged UPOS probabilities (an ensemble built after training).
     python benchmarks/tagger_agreement.py runs/ewt runs/ewt-seed2 \
         --data ../shared/data/ud_english_ewt/en_ewt-ud-dev.conllu.gz
 
-If the runs share most of their errors, more runs or an ensemble of them cannot fix those words:
-what the training data says about them leads every run to the same answer. Score on dev.
+Errors every run shares are ones more runs or an ensemble of them will not fix. Give runs with
+different seeds: runs with the same seed see the same initial weights and batches, so they share
+errors for that reason alone. Score on dev.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import rnnkit  # noqa: E402
 from rnnkit.data.conllu import read_conllu  # noqa: E402
 from rnnkit.data.tagging import NO_TAG  # noqa: E402
 from rnnkit.errors import RnnkitError  # noqa: E402
+from rnnkit.recipes.tagger import Tagger  # noqa: E402
 
 
 def upos_probabilities(tagger, sentences: list[list[str]], batch_size: int = 256) -> list[torch.Tensor]:
@@ -35,6 +37,27 @@ def upos_probabilities(tagger, sentences: list[list[str]], batch_size: int = 256
         probs = tagger.batch_logits(chunk)[..., :U].float().softmax(-1)
         out += [probs[row, :len(s)] for row, s in enumerate(chunk)]
     return out
+
+
+def mean_tags(probs: list[list[torch.Tensor]], where: list[tuple[int, int]], tags: tuple[str, ...]) -> list[str]:
+    """The tag of the runs' mean probability at each (sentence, word) of ``where``; ``probs[r][n]``
+    is run r's [words, U] for sentence n.
+
+    >>> a, b = [torch.tensor([[0.6, 0.4, 0.0]])], [torch.tensor([[0.0, 0.4, 0.6]])]
+    >>> mean_tags([a, b], [(0, 0)], ("X", "Y", "Z"))  # neither run's own choice
+    ['Y']
+    """
+    return [tags[int(sum(p[n][i] for p in probs).argmax())] for n, i in where]
+
+
+def shared_errors(guesses: list[list[str]], gold: list[str]) -> tuple[int, int]:
+    """(words every run gets wrong, those of them with one wrong tag in every run).
+
+    >>> shared_errors([["A", "B", "B", "C"], ["A", "B", "C", "A"]], ["A", "A", "A", "C"])
+    (2, 1)
+    """
+    wrong_all = [k for k, g in enumerate(gold) if all(guess[k] != g for guess in guesses)]
+    return len(wrong_all), sum(len({guess[k] for guess in guesses}) == 1 for k in wrong_all)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,6 +72,9 @@ def main(argv: list[str] | None = None) -> None:
         sentences = read_conllu(args.data)
     except RnnkitError as exc:
         sys.exit(f"tagger_agreement: error: {exc}")
+    not_tagger = next((r for r, t in zip(args.runs, taggers) if not isinstance(t, Tagger)), None)
+    if not_tagger:
+        sys.exit(f"tagger_agreement: error: {not_tagger} is not a tagger run")
     first = taggers[0].vocab
     if any(t.vocab.train_forms != first.train_forms or t.vocab.upos != first.upos for t in taggers[1:]):
         sys.exit("tagger_agreement: error: the runs were not trained on the same file (their vocabularies differ)")
@@ -59,9 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     if not unseen:
         sys.exit(f"tagger_agreement: error: {args.data} has no tagged words unseen in training")
     tag = first.upos.tokens
-    guesses = [[tag[int(p[n][i].argmax())] for n, i, _ in unseen] for p in probs]
-    mean = [tag[int(sum(p[n][i] for p in probs).argmax())] for n, i, _ in unseen]
-    gold = [g for _, _, g in unseen]
+    where, gold = [(n, i) for n, i, _ in unseen], [g for _, _, g in unseen]
+    guesses = [mean_tags([p], where, tag) for p in probs]
+    mean = mean_tags(probs, where, tag)
     print(f"{args.data}: {len(unseen)} words unseen in training\n")
     print("| run | UPOS, unseen words | errors |\n|---|---|---|")
     for run, guess in zip(args.runs, guesses):
@@ -69,9 +95,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {run} | {100 * (1 - errors / len(gold)):.2f}% | {errors} |")
     right = sum(y == g for y, g in zip(mean, gold))
     print(f"| mean probabilities of all {len(taggers)} | {100 * right / len(gold):.2f}% | {len(gold) - right} |")
-    wrong_all = [k for k, g in enumerate(gold) if all(guess[k] != g for guess in guesses)]
-    same = sum(len({guess[k] for guess in guesses}) == 1 for k in wrong_all)
-    print(f"\nwrong in every run: {len(wrong_all)} words; with the same wrong tag in every run: {same}")
+    wrong_all, same = shared_errors(guesses, gold)
+    print(f"\nwrong in every run: {wrong_all} words; with the same wrong tag in every run: {same}")
 
 
 if __name__ == "__main__":

@@ -303,6 +303,10 @@ def test_the_agreement_benchmark_scores_runs_as_the_tagger_does(run, tmp_path, c
     spec = importlib.util.spec_from_file_location("tagger_agreement", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    # The mean and the shared errors on runs that differ (below, one run given twice cannot tell):
+    a, b = [torch.tensor([[0.6, 0.4, 0.0]])], [torch.tensor([[0.0, 0.4, 0.6]])]
+    assert bench.mean_tags([a, b], [(0, 0)], ("X", "Y", "Z")) == ["Y"]  # neither run's own choice
+    assert bench.shared_errors([["A", "B", "B", "C"], ["A", "B", "C", "A"]], ["A", "A", "A", "C"]) == (2, 1)
     tokens = [["the", "zebra", "sat", "on", "a", "mat", "."], ["Fish", "now", "."],
               ["a", "Dog", "ran", "under", "the", "zog", "."], ["fish", "swum", "."],
               ["the", "cat", "slep", "on", "a", "Log", "."]]
